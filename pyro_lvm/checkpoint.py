@@ -1,0 +1,68 @@
+"""Safe checkpoints: tensors, numbers, strings and containers of them, nothing else.
+
+A checkpoint is written to a temporary file in the target directory and renamed over the
+target, so a crash mid-write never leaves a truncated file and never damages the previous one.
+It is read with ``torch.load(..., weights_only=True)``: it is never unpickled as arbitrary
+objects.
+"""
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .errors import bad_value
+
+FORMAT_VERSION = 1
+
+
+def write_atomically(path, write):
+    """Call ``write(handle)`` on a temporary file beside ``path``, then rename it to ``path``.
+
+    Readers see either the old file or the complete new one, never a partial write.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def save_checkpoint(state, path):
+    """Write ``state`` (a dict of tensors, numbers, strings, lists, dicts) to ``path``."""
+    return write_atomically(
+        path, lambda handle: torch.save({"format_version": FORMAT_VERSION, **state}, handle))
+
+
+def write_json(obj, path):
+    """Write ``obj`` as indented JSON to ``path`` atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    return write_atomically(path, lambda handle: handle.write(text.encode()))
+
+
+def load_checkpoint(path, map_location="cpu"):
+    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise bad_value("checkpoint", str(path), "an existing checkpoint file")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises several kinds for corrupt or foreign files
+        raise bad_value("checkpoint", str(path),
+                        f"a readable pyro_lvm checkpoint ({type(error).__name__}: {error})"
+                        ) from None
+    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
+        raise bad_value("checkpoint", str(path),
+                        f"a pyro_lvm checkpoint of format version {FORMAT_VERSION}")
+    return state

@@ -1,0 +1,135 @@
+"""The ``pyro-lvm`` command: ``train``, ``evaluate`` and ``sample``.
+
+Bad arguments or bad data print one line (``pyro-lvm: error: ...``) and exit with status 2,
+before anything is written; a diverged training run exits with status 1 and keeps its last good
+checkpoint.
+"""
+
+import argparse
+import sys
+
+from .errors import bad_value
+from .infer import ELBOS, TrainConfig, TrainingDiverged
+from .likelihoods import LIKELIHOODS
+from .runs import MODELS, RunSpec, evaluate_run, sample_run, train_run
+
+
+def _hidden(text):
+    try:
+        sizes = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected comma-separated integers")
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"got {text!r}, expected positive integers, e.g. 256,256")
+    return sizes
+
+
+def _add_common(parser):
+    parser.add_argument("--device", default=None,
+                        help="'cpu', 'cuda' or 'cuda:N' (default: CUDA when available)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="pyro-lvm", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    defaults, train_defaults = RunSpec(), TrainConfig()
+    train = commands.add_parser("train", help="train a model and write a run directory")
+    train.add_argument("model", nargs="?", default="vae", choices=sorted(MODELS),
+                       help="what to train (default: vae)")
+    train.add_argument("--data", default=defaults.data,
+                       help="'digits' (embedded, default), 'digits-binary', 'mnist:DIR', "
+                            "a toy density name, or a .csv/.npy/.npz file")
+    train.add_argument("--likelihood", default=defaults.likelihood, choices=sorted(LIKELIHOODS))
+    train.add_argument("--scale", type=float, default=None,
+                       help="fixed Gaussian scale (default: learned per feature)")
+    train.add_argument("--latent-dim", type=int, default=defaults.latent_dim)
+    train.add_argument("--hidden", type=_hidden, default=defaults.hidden,
+                       help="hidden layer sizes, comma separated (default: 256)")
+    train.add_argument("--epochs", type=int, default=train_defaults.epochs)
+    train.add_argument("--batch-size", type=int, default=train_defaults.batch_size)
+    train.add_argument("--lr", type=float, default=train_defaults.learning_rate)
+    train.add_argument("--elbo", default=train_defaults.elbo, choices=sorted(ELBOS),
+                       help="trace: Trace_ELBO; meanfield: TraceMeanField_ELBO (closed-form KL)")
+    train.add_argument("--jit", action="store_true", help="compile the ELBO with torch.jit.trace")
+    train.add_argument("--particles", type=int, default=train_defaults.num_particles)
+    train.add_argument("--clip-norm", type=float, default=None, help="gradient norm clipping")
+    train.add_argument("--eval-samples", type=int, default=defaults.eval_samples,
+                       help="importance samples K for the test log p(x) (default 1000)")
+    train.add_argument("--out", default=None, help="run directory (default: runs/<model>-...)")
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out up to --epochs epochs in all")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_common(train)
+
+    evaluate = commands.add_parser("evaluate", help="ELBO and log p(x) of a run on its test set")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--num-samples", "-k", type=int, default=1000)
+    _add_common(evaluate)
+
+    sample = commands.add_parser("sample", help="draw samples from a trained run")
+    sample.add_argument("run_dir")
+    sample.add_argument("-n", "--num-samples", type=int, default=100)
+    sample.add_argument("--out", default=None, help="PNG path (default: RUN_DIR/samples-N.png)")
+    _add_common(sample)
+    return parser
+
+
+def _table(rows):
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _metric_rows(metrics):
+    rows = [("test ELBO (nats/example)", f"{metrics['test_elbo']:.3f}"),
+            (f"test log p(x), K={metrics['num_samples']}", f"{metrics['test_log_px']:.3f}"),
+            ("gap log p(x) - ELBO", f"{metrics['gap']:.3f}"),
+            ("bits per dimension", f"{metrics['bits_per_dim']:.4f}"),
+            ("naive log p(x), z ~ p(z)", f"{metrics['test_naive_log_px']:.3f}")]
+    if "train_seconds" in metrics:
+        rows.append(("training time (s)", f"{metrics['train_seconds']:.1f}"))
+    return rows
+
+
+def _train(args):
+    if args.resume and args.out is None:
+        raise bad_value("--out", None, "the run directory to continue when --resume is given")
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                         elbo=args.elbo, jit=args.jit, num_particles=args.particles,
+                         clip_norm=args.clip_norm, seed=args.seed)
+    spec = RunSpec(model=args.model, data=args.data, likelihood=args.likelihood,
+                   latent_dim=args.latent_dim, hidden=args.hidden, scale=args.scale,
+                   train=config, eval_samples=args.eval_samples)
+    run_dir, metrics = train_run(spec, out=args.out, resume=args.resume, device=args.device,
+                                 quiet=True if args.quiet else None)
+    print(_table(_metric_rows(metrics)))
+    print(f"run directory: {run_dir}")
+
+
+def _evaluate(args):
+    metrics = evaluate_run(args.run_dir, args.num_samples, device=args.device, seed=args.seed)
+    print(_table(_metric_rows(metrics)))
+
+
+def _sample(args):
+    image, array = sample_run(args.run_dir, args.num_samples, device=args.device,
+                              seed=args.seed, out=args.out)
+    print(f"samples: {image} (picture), {array} (array)")
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = {"train": _train, "evaluate": _evaluate, "sample": _sample}[args.command]
+    try:
+        command(args)
+    except (ValueError, TypeError) as error:
+        parser.exit(2, f"pyro-lvm: error: {error}\n")
+    except TrainingDiverged as error:
+        parser.exit(1, f"pyro-lvm: {error}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""Data sets as preloaded tensors: embedded digits, MNIST files, user arrays, 2-D toys.
+
+:func:`load_dataset` is the one entry point the command line uses; the loaders behind it are
+public too.  See ``docs/data.md``.
+"""
+
+import os
+from pathlib import Path
+
+from ..errors import bad_type, bad_value
+from .dataset import Dataset, validate_data
+from .digits import load_digits
+from .files import load_array_file, load_mnist
+from .toy import TOY_DENSITIES, load_toy, toy_density
+
+__all__ = [
+    "Dataset",
+    "TOY_DENSITIES",
+    "load_array_file",
+    "load_dataset",
+    "load_digits",
+    "load_mnist",
+    "load_toy",
+    "toy_density",
+    "validate_data",
+]
+
+_SOURCES = ("one of 'digits', 'digits-binary', "
+            + ", ".join(repr(name) for name in TOY_DENSITIES)
+            + ", 'mnist:DIR', a path to a .csv, .npy or .npz file, or an existing MNIST directory")
+
+
+def _load(source, image_binarize, binarize, seed):
+    """The :class:`Dataset` that ``source`` (a string) names."""
+    if source == "digits":
+        return load_digits(binarize=image_binarize, seed=seed)
+    if source == "digits-binary":
+        if binarize is False:
+            raise bad_value("binarize", binarize, "True or None with source 'digits-binary'")
+        return load_digits(binarize=True, seed=seed)
+    if source.startswith("mnist:"):
+        return load_mnist(source[len("mnist:"):], binarize=image_binarize)
+    if source in TOY_DENSITIES:
+        if binarize:
+            raise bad_value("binarize", binarize,
+                            f"False or None with the toy density {source!r} (not in [0, 1])")
+        return load_toy(source, seed=seed)
+    path = Path(source).expanduser()
+    if path.is_dir():
+        return load_mnist(path, binarize=image_binarize)
+    if path.suffix.lower() in (".csv", ".npy", ".npz"):
+        return load_array_file(path, seed=seed, binarize=bool(binarize))
+    raise bad_value("source", source, _SOURCES)
+
+
+def load_dataset(source="digits", likelihood=None, seed=0, binarize=None):
+    """The :class:`Dataset` named by ``source``, checked for ``likelihood``.
+
+    ``source`` is ``"digits"``, ``"digits-binary"``, ``"mnist:DIR"``, a name in
+    :data:`TOY_DENSITIES`, or a path to a ``.csv`` / ``.npy`` / ``.npz`` file or an MNIST
+    directory.  ``binarize=None`` binarizes the image sets (digits, MNIST) exactly when
+    ``likelihood == "bernoulli"``; user files are binarized only when ``binarize=True``.
+    ``seed`` fixes the train/test split and the toy draws.  Both parts then pass
+    :func:`validate_data` with ``likelihood`` (a Bernoulli likelihood needs values in [0, 1]).
+    """
+    if not isinstance(source, (str, os.PathLike)):
+        raise bad_type("source", source, _SOURCES)
+    if binarize is not None and not isinstance(binarize, bool):
+        raise bad_type("binarize", binarize, "True, False or None (None: binarize images when "
+                       "likelihood='bernoulli')")
+    source = os.fspath(source)
+    image_binarize = likelihood == "bernoulli" if binarize is None else binarize
+    dataset = _load(source, image_binarize, binarize, seed)
+    for part, data in (("train", dataset.train), ("test", dataset.test)):
+        if data is not None:
+            validate_data(data, likelihood=likelihood, argument=f"{part} set of {source}")
+    return dataset

@@ -1,0 +1,36 @@
+"""The amortized mean-field Normal guide: the VAE's encoder."""
+
+import pyro
+import pyro.distributions as dist
+from torch import nn
+
+from ..nn import MLP, check_hidden, positive
+from ..plates import data_plate
+
+
+class MeanFieldNormalGuide(nn.Module):
+    """q_φ(z | x) = N(z | μ_φ(x), diag σ_φ(x)²), one network for every x (amortized inference).
+
+    ``z`` is drawn with ``rsample`` (the reparametrization trick z = μ + σ ⊙ ε, ε ~ N(0, I)),
+    so ``Trace_ELBO`` differentiates through the draw.
+    """
+
+    def __init__(self, data_dim, latent_dim, hidden=(256,)):
+        super().__init__()
+        self.data_dim = data_dim
+        self.latent_dim = latent_dim
+        self.net = MLP(data_dim, check_hidden(hidden), 2 * latent_dim)
+
+    def encode(self, x):
+        """The posterior parameters (μ_φ(x), σ_φ(x)), each of shape ``(batch, latent_dim)``."""
+        loc, raw_scale = self.net(x).chunk(2, dim=-1)
+        return loc, positive(raw_scale)
+
+    def distribution(self, x):
+        """q_φ(z | x) as a distribution with event shape ``(latent_dim,)``."""
+        loc, scale = self.encode(x)
+        return dist.Normal(loc, scale, validate_args=False).to_event(1)
+
+    def forward(self, x, indices=None, num_data=None):
+        with data_plate(x, indices, num_data):
+            return pyro.sample("z", self.distribution(x))

@@ -1,0 +1,11 @@
+"""Training (SVI) and evaluation (ELBO, importance-sampled and naive log p(x))."""
+
+from .evaluation import (bits_per_dim, elbo_per_datapoint, evaluate_per_datapoint,
+                         importance_log_likelihood, naive_log_likelihood, summarize)
+from .objectives import ELBOS, make_elbo
+from .trainer import TrainConfig, Trainer, TrainingDiverged
+from .traces import log_weights
+
+__all__ = ["ELBOS", "TrainConfig", "Trainer", "TrainingDiverged", "bits_per_dim",
+           "elbo_per_datapoint", "evaluate_per_datapoint", "importance_log_likelihood",
+           "log_weights", "make_elbo", "naive_log_likelihood", "summarize"]

@@ -1,0 +1,182 @@
+"""Stochastic variational inference for any contract-following model/guide pair.
+
+Each step is SVI's: draw a minibatch (an index slice of a seeded permutation of data already on
+the device), take the reparametrized gradient of the negative ELBO with respect to every
+parameter of the model and the guide, and apply one Adam update.  The parameters are those of
+the ``lvm`` module (``lvm.parameters()``), so nothing lives in Pyro's global parameter store and
+the whole state is a ``state_dict``.  See docs/training.md for why this is not a
+``pyro.infer.SVI`` object and what it costs against a hand-written PyTorch step.
+"""
+
+import dataclasses
+import math
+import sys
+import time
+
+import pyro
+import torch
+from tqdm.auto import tqdm
+
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..errors import bad_type, bad_value
+from ..runtime import get_rng_state, resolve_device, set_rng_state, set_seed
+from .evaluation import elbo_per_datapoint
+from .objectives import CompiledNegativeELBO, NegativeELBO, make_elbo
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is left as it was."""
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that decides a training run besides the model and the data."""
+
+    epochs: int = 30
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    elbo: str = "trace"
+    jit: bool = False
+    num_particles: int = 1
+    clip_norm: float | None = None
+    seed: int = 0
+    test_particles: int = 8
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "num_particles", "test_particles"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise bad_value(name, value, "a positive integer")
+        if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 10):
+            raise bad_value("learning_rate", self.learning_rate, "a number in (0, 10)")
+        if self.clip_norm is not None and not (
+                isinstance(self.clip_norm, (int, float)) and self.clip_norm > 0):
+            raise bad_value("clip_norm", self.clip_norm, "a positive number or None")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise bad_value("seed", self.seed, "a non-negative integer")
+        make_elbo(self.elbo, self.num_particles)  # validates the name
+
+
+def _as_data(x, argument):
+    if not isinstance(x, torch.Tensor):
+        raise bad_type(argument, x, "a torch.Tensor of shape (n, *event_shape)")
+    if x.dim() < 2 or x.shape[0] == 0:
+        raise bad_value(argument, tuple(x.shape), "a non-empty tensor of shape (n, *event_shape)")
+    return x
+
+
+class Trainer:
+    """Trains ``lvm`` (a module with ``model`` and ``guide``) by maximizing the ELBO.
+
+    >>> trainer = Trainer(VAE(64), TrainConfig(epochs=5), device="cpu")
+    >>> history = trainer.fit(train, test)        # one dict per epoch, ELBO in nats/example
+    """
+
+    def __init__(self, lvm, config=None, device=None):
+        if not (hasattr(lvm, "model") and hasattr(lvm, "guide") and hasattr(lvm, "parameters")):
+            raise bad_type("lvm", lvm, "a torch module with `model` and `guide` attributes")
+        self.config = config if config is not None else TrainConfig()
+        self.device = resolve_device(device)
+        self.lvm = lvm.to(self.device)
+        parameters = [p for p in lvm.parameters() if p.requires_grad]
+        if not parameters:
+            raise bad_value("lvm", type(lvm).__name__, "a module with trainable parameters")
+        self.optimizer = torch.optim.Adam(parameters, lr=self.config.learning_rate)
+        self.loss = NegativeELBO(lvm, make_elbo(self.config.elbo, self.config.num_particles))
+        if self.config.jit:
+            self.loss = CompiledNegativeELBO(self.loss)
+        self.history = []
+        self.epoch = 0
+        set_seed(self.config.seed)
+
+    # -- one step -------------------------------------------------------------------------
+    def step(self, x, indices, num_data):
+        """One SVI step on the minibatch ``x`` (rows ``indices`` of ``num_data``); returns the
+        minibatch loss (a scalar tensor, an estimate of −ELBO of the whole data set)."""
+        loss = self.loss(x, indices, num_data)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.clip_norm is not None:
+            torch.nn.utils.clip_grad_norm_(self.lvm.parameters(), self.config.clip_norm)
+        self.optimizer.step()
+        return loss.detach()
+
+    # -- epochs ---------------------------------------------------------------------------
+    def fit(self, train, test=None, checkpoint=None, quiet=None, extra_state=None):
+        """Train until ``config.epochs`` epochs are done; returns the history.
+
+        ``train`` and ``test`` are tensors of shape ``(n, *event_shape)``; they are moved to the
+        device once.  After every epoch the state is written atomically to ``checkpoint`` (if
+        given).  A NaN or infinite loss raises :class:`TrainingDiverged` and leaves the last
+        good checkpoint untouched.
+        """
+        train = _as_data(train, "train").to(self.device)
+        test = None if test is None else _as_data(test, "test").to(self.device)
+        num_data, batch_size = train.shape[0], self.config.batch_size
+        if num_data < batch_size:
+            raise bad_value("batch_size", batch_size,
+                            f"at most the number of training rows ({num_data})")
+        steps = num_data // batch_size  # the ragged tail is dropped; each epoch reshuffles
+        remaining = self.config.epochs - self.epoch
+        quiet = (not sys.stderr.isatty()) if quiet is None else quiet
+        bar = tqdm(total=remaining * steps, disable=quiet, unit="step", leave=False)
+        self.lvm.train()
+        try:
+            for _ in range(remaining):
+                self._run_epoch(train, test, steps, bar)
+                if checkpoint is not None:
+                    save_checkpoint(self.state_dict(extra_state), checkpoint)
+        finally:
+            bar.close()
+        return self.history
+
+    def _run_epoch(self, train, test, steps, bar):
+        epoch = self.epoch + 1
+        num_data, batch_size = train.shape[0], self.config.batch_size
+        start = time.perf_counter()
+        order = torch.randperm(num_data, device=self.device)
+        total = 0.0
+        for s in range(steps):
+            indices = order[s * batch_size:(s + 1) * batch_size]
+            # The first step of a run checks the model and guide (shapes, supports, sites);
+            # later steps skip those checks.
+            with pyro.validation_enabled(s == 0 and self.epoch == 0):
+                loss = self.step(train[indices], indices, num_data)
+            value = float(loss)
+            if not math.isfinite(value):
+                raise TrainingDiverged(
+                    f"training diverged: the loss was {value} at epoch {epoch}, step {s + 1}; "
+                    "the last good checkpoint was kept. Try a lower learning rate "
+                    "or gradient clipping (clip_norm).")
+            total += value
+            bar.update()
+        record = {"epoch": epoch, "train_elbo": -total / (steps * num_data),
+                  "seconds": time.perf_counter() - start}
+        if test is not None:
+            self.lvm.eval()
+            record["test_elbo"] = float(elbo_per_datapoint(
+                self.lvm.model, self.lvm.guide, test, self.config.test_particles).mean())
+            self.lvm.train()
+        bar.set_postfix(epoch=epoch, elbo=f"{record['train_elbo']:.2f}")
+        self.history.append(record)
+        self.epoch = epoch
+
+    # -- state ----------------------------------------------------------------------------
+    def state_dict(self, extra=None):
+        """Model, optimizer, config, history, epoch and RNG state: all a resume needs."""
+        return {"model": self.lvm.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "train_config": dataclasses.asdict(self.config), "history": list(self.history),
+                "epoch": self.epoch, "rng": get_rng_state(), **(extra or {})}
+
+    def load_state_dict(self, state):
+        """Continue from :meth:`state_dict`: training 2 + 2 epochs equals 4 straight."""
+        self.lvm.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.history = list(state["history"])
+        self.epoch = int(state["epoch"])
+        set_rng_state(state["rng"])
+
+    def resume(self, path):
+        """Load the checkpoint at ``path`` into this trainer."""
+        self.load_state_dict(load_checkpoint(path, map_location=self.device))
+        return self

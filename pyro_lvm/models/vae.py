@@ -1,0 +1,71 @@
+"""The variational autoencoder as a Pyro model/guide pair."""
+
+import pyro
+import pyro.distributions as dist
+import torch
+from torch import nn
+
+from ..errors import bad_type, bad_value
+from ..guides import MeanFieldNormalGuide
+from ..likelihoods import make_likelihood
+from ..nn import MLP, check_hidden
+from ..plates import data_plate
+
+
+def _positive_int(argument, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise bad_value(argument, value, "a positive integer")
+    return value
+
+
+class VAE(nn.Module):
+    """p(x, z) = p(z) p_θ(x | z) with p(z) = N(0, I) and a neural decoder; q_φ(z | x) the guide.
+
+    ``model(x)`` is the prior and the decoder likelihood inside the ``"data"`` plate (sites
+    ``"z"`` and ``"x"``); ``guide`` is any module that follows the model/guide contract (by
+    default the amortized :class:`~pyro_lvm.guides.MeanFieldNormalGuide`).
+    """
+
+    def __init__(self, data_dim, latent_dim=16, hidden=(256,), likelihood="bernoulli",
+                 scale=None, guide=None):
+        super().__init__()
+        self.data_dim = _positive_int("data_dim", data_dim)
+        self.latent_dim = _positive_int("latent_dim", latent_dim)
+        self.hidden = check_hidden(hidden)
+        self.likelihood_name = likelihood
+        self.likelihood = make_likelihood(likelihood, data_dim, scale)
+        self.decoder = MLP(latent_dim, self.hidden, self.likelihood.num_outputs)
+        if guide is None:
+            guide = MeanFieldNormalGuide(data_dim, latent_dim, self.hidden)
+        elif not callable(guide):
+            raise bad_type("guide", guide, "a callable guide(x, indices=None, num_data=None)")
+        self.guide = guide
+        self.register_buffer("prior_loc", torch.zeros(latent_dim))
+        self.register_buffer("prior_scale", torch.ones(latent_dim))
+        self.config = {"data_dim": data_dim, "latent_dim": latent_dim, "hidden": list(self.hidden),
+                       "likelihood": likelihood, "scale": scale}
+
+    def prior(self):
+        """p(z) = N(0, I) with event shape ``(latent_dim,)``."""
+        return dist.Normal(self.prior_loc, self.prior_scale, validate_args=False).to_event(1)
+
+    def decode(self, z):
+        """p_θ(x | z) as a distribution with event shape ``(data_dim,)``."""
+        return self.likelihood(self.decoder(z))
+
+    def model(self, x, indices=None, num_data=None):
+        with data_plate(x, indices, num_data):
+            z = pyro.sample("z", self.prior())
+            return pyro.sample("x", self.decode(z), obs=x)
+
+    @torch.no_grad()
+    def generate(self, num_samples):
+        """Means E[x | z] of the decoder at ``num_samples`` prior draws z ~ p(z)."""
+        z = self.prior().sample((_positive_int("num_samples", num_samples),))
+        return self.likelihood.mean(self.decoder(z))
+
+    @torch.no_grad()
+    def reconstruct(self, x):
+        """E[x | z] at one draw z ~ q(z | x) per row of ``x``."""
+        z = pyro.poutine.trace(self.guide).get_trace(x).nodes["z"]["value"]
+        return self.likelihood.mean(self.decoder(z))

@@ -1,0 +1,74 @@
+"""Pictures of a training run, written as PNG files.
+
+Figures are built with ``matplotlib.figure.Figure`` directly (no pyplot): no screen is needed
+and the user's chosen matplotlib backend is left alone.
+"""
+
+import math
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from .checkpoint import write_atomically
+
+
+def _save(fig, path):
+    """Write ``fig`` as a PNG atomically."""
+    return write_atomically(
+        path, lambda handle: fig.savefig(handle, format="png", dpi=110, bbox_inches="tight"))
+
+
+def image_grid(images, image_shape, path, title=None, columns=10):
+    """Rows of ``images`` (each a flattened ``image_shape`` picture) as a grid, grey scale."""
+    images = np.asarray(images, dtype=float).reshape(-1, *image_shape)
+    rows = math.ceil(len(images) / columns)
+    fig = Figure(figsize=(columns * 0.8, rows * 0.8))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image in zip(axes.flat, images):
+        ax.imshow(image, cmap="gray_r", vmin=0.0, vmax=1.0, interpolation="nearest")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def paired_grid(originals, reconstructions, image_shape, path, title=None, columns=10):
+    """Originals on odd rows, their reconstructions on the row below."""
+    originals = np.asarray(originals, dtype=float)[:columns * 4]
+    reconstructions = np.asarray(reconstructions, dtype=float)[:len(originals)]
+    pairs = []
+    for start in range(0, len(originals), columns):
+        pairs.extend([originals[start:start + columns], reconstructions[start:start + columns]])
+    return image_grid(np.concatenate(pairs), image_shape, path, title, columns)
+
+
+def scatter_pairs(data, samples, path, title=None, labels=("data", "model")):
+    """First two coordinates of ``data`` and ``samples`` side by side (tabular data)."""
+    fig = Figure(figsize=(8, 4))
+    axes = fig.subplots(1, 2, sharex=True, sharey=True)
+    for ax, values, label in zip(axes, (data, samples), labels):
+        values = np.asarray(values, dtype=float)
+        second = values[:, 1] if values.shape[1] > 1 else np.zeros(len(values))
+        ax.scatter(values[:, 0], second, s=3, alpha=0.5)
+        ax.set_title(label)
+        ax.set_xlabel("x[0]")
+    axes[0].set_ylabel("x[1]")
+    if title:
+        fig.suptitle(title)
+    return _save(fig, path)
+
+
+def loss_curve(history, path):
+    """Train and test ELBO (nats per example) against the epoch."""
+    epochs = [h["epoch"] for h in history]
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    ax.plot(epochs, [h["train_elbo"] for h in history], marker=".", label="train ELBO")
+    if history and "test_elbo" in history[0]:
+        ax.plot(epochs, [h["test_elbo"] for h in history], marker=".", label="test ELBO")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("ELBO (nats per example)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return _save(fig, path)

@@ -1,0 +1,190 @@
+"""A training run on disk: train, resume, evaluate and sample, as the CLI does them.
+
+A run directory holds ``checkpoint.pt`` (model, optimizer, configs, history, RNG state),
+``metrics.json``, ``history.json`` and the pictures ``samples.png``, ``reconstructions.png`` and
+``loss.png``.  Every argument and the data are checked before the directory is touched, and every
+file is written atomically, so a failed command never damages a run that is already there.
+"""
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from . import plots
+from .checkpoint import load_checkpoint, write_atomically, write_json
+from .data import load_dataset
+from .errors import bad_value
+from .infer import TrainConfig, Trainer, evaluate_per_datapoint, naive_log_likelihood, summarize
+from .models import VAE
+from .runtime import resolve_device, set_seed
+
+CHECKPOINT = "checkpoint.pt"
+MODELS = {"vae": VAE}
+
+
+@dataclasses.dataclass
+class RunSpec:
+    """What a run trains on and what it builds (the training knobs are in ``train``)."""
+
+    model: str = "vae"
+    data: str = "digits"
+    likelihood: str = "bernoulli"
+    latent_dim: int = 8
+    hidden: tuple = (256,)
+    scale: float | None = None
+    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    eval_samples: int = 1000
+
+    def model_config(self, data_dim):
+        return {"data_dim": data_dim, "latent_dim": self.latent_dim, "hidden": list(self.hidden),
+                "likelihood": self.likelihood, "scale": self.scale}
+
+
+def build_model(kind, config):
+    """The model/guide pair ``kind`` built from its stored ``config``."""
+    if kind not in MODELS:
+        raise bad_value("model", kind, f"one of {sorted(MODELS)}")
+    return MODELS[kind](**config)
+
+
+def default_run_dir(spec, root="runs"):
+    """``runs/<model>-<data>-<time>``, with a suffix if that name is taken."""
+    stem = f"{spec.model}-{Path(spec.data).stem.replace(':', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = Path(root) / stem, 1
+    while path.exists():
+        n += 1
+        path = Path(root) / f"{stem}-{n}"
+    return path
+
+
+def _check_fresh(run_dir):
+    if (run_dir / CHECKPOINT).exists():
+        raise bad_value("out", str(run_dir),
+                        "a directory without a run in it (pass --resume to continue that run)")
+
+
+def _load_data(spec, device):
+    dataset = load_dataset(spec.data, likelihood=spec.likelihood, seed=spec.train.seed)
+    if dataset.test is None:
+        raise bad_value("data", spec.data, "a data set with a test part")
+    return dataset.to(device)
+
+
+def train_run(spec, out=None, resume=False, device=None, quiet=None):
+    """Train (or, with ``resume``, continue) a run; returns ``(run_dir, metrics)``."""
+    device = resolve_device(device)
+    if resume:
+        if out is None:
+            raise bad_value("out", None, "the run directory to resume (--out DIR)")
+        run_dir = Path(out)
+        state = load_checkpoint(run_dir / CHECKPOINT, map_location=device)
+        epochs = spec.train.epochs
+        spec = spec_from_state(state)
+        spec.train = dataclasses.replace(spec.train, epochs=max(epochs, spec.train.epochs))
+    else:
+        run_dir = Path(out) if out is not None else default_run_dir(spec)
+        _check_fresh(run_dir)
+        state = None
+    dataset = _load_data(spec, device)
+    set_seed(spec.train.seed)
+    lvm = build_model(spec.model, spec.model_config(dataset.dim))
+    trainer = Trainer(lvm, spec.train, device=device)
+    if state is not None:
+        trainer.load_state_dict(state)
+    extra = {"kind": spec.model, "model_config": spec.model_config(dataset.dim),
+             "spec": _spec_to_dict(spec)}
+    start = time.perf_counter()
+    history = trainer.fit(dataset.train, dataset.test, checkpoint=run_dir / CHECKPOINT,
+                          quiet=quiet, extra_state=extra)
+    seconds = time.perf_counter() - start
+    metrics = evaluate(lvm, dataset, spec.eval_samples)
+    metrics.update(train_seconds=seconds, epochs=trainer.epoch)
+    write_json(metrics, run_dir / "metrics.json")
+    write_json(history, run_dir / "history.json")
+    draw_pictures(lvm, dataset, history, run_dir)
+    return run_dir, metrics
+
+
+def evaluate(lvm, dataset, num_samples):
+    """Test-set ELBO, importance-sampled and naive log p(x), gap and bits/dim (nats/example)."""
+    lvm.eval()
+    per_row = evaluate_per_datapoint(lvm.model, lvm.guide, dataset.test, num_samples)
+    metrics = summarize(per_row, dataset.dim)
+    naive = naive_log_likelihood(lvm.model, dataset.test, num_samples)
+    metrics.update(naive_log_px=float(naive.mean()), num_samples=num_samples,
+                   num_test=dataset.test.shape[0])
+    return {f"test_{name}" if name in ("elbo", "log_px", "naive_log_px") else name: value
+            for name, value in metrics.items()}
+
+
+def draw_pictures(lvm, dataset, history, run_dir, num_samples=100):
+    """``samples.png``, ``reconstructions.png`` and ``loss.png`` in ``run_dir``."""
+    samples = lvm.generate(num_samples).cpu()
+    originals = dataset.test[:40]
+    recon = lvm.reconstruct(originals).cpu()
+    originals = originals.cpu()
+    if dataset.image_shape is not None:
+        plots.image_grid(samples, dataset.image_shape, run_dir / "samples.png",
+                         "decoder means at prior draws z ~ p(z)")
+        plots.paired_grid(originals, recon, dataset.image_shape, run_dir / "reconstructions.png",
+                          "test images (odd rows) and their reconstructions")
+    else:
+        plots.scatter_pairs(dataset.test.cpu(), samples, run_dir / "samples.png")
+        plots.scatter_pairs(originals, recon, run_dir / "reconstructions.png",
+                            labels=("test data", "reconstructions"))
+    plots.loss_curve(history, run_dir / "loss.png")
+
+
+def _spec_to_dict(spec):
+    record = dataclasses.asdict(spec)
+    record["hidden"] = list(spec.hidden)
+    return record
+
+
+def spec_from_state(state):
+    """The :class:`RunSpec` stored in a checkpoint."""
+    record = dict(state["spec"])
+    record["hidden"] = tuple(record["hidden"])
+    record["train"] = TrainConfig(**record["train"])
+    return RunSpec(**record)
+
+
+def load_run(run_dir, device=None):
+    """``(lvm, dataset, spec)`` of the run in ``run_dir``, the model in evaluation mode."""
+    device = resolve_device(device)
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise bad_value("run_dir", str(run_dir), "an existing run directory")
+    state = load_checkpoint(run_dir / CHECKPOINT, map_location=device)
+    spec = spec_from_state(state)
+    dataset = _load_data(spec, device)
+    lvm = build_model(state["kind"], state["model_config"]).to(device)
+    lvm.load_state_dict(state["model"])
+    lvm.eval()
+    return lvm, dataset, spec
+
+
+def evaluate_run(run_dir, num_samples=1000, device=None, seed=0):
+    """Evaluate the run's model on its test set; writes ``evaluation.json``."""
+    lvm, dataset, _ = load_run(run_dir, device)
+    set_seed(seed)
+    metrics = evaluate(lvm, dataset, num_samples)
+    write_json(metrics, Path(run_dir) / "evaluation.json")
+    return metrics
+
+
+def sample_run(run_dir, num_samples=100, device=None, seed=0, out=None):
+    """Draw ``num_samples`` decoder means at prior draws; writes a PNG and a ``.npy``."""
+    lvm, dataset, _ = load_run(run_dir, device)
+    set_seed(seed)
+    samples = lvm.generate(num_samples).cpu()
+    out = Path(out) if out is not None else Path(run_dir) / f"samples-{num_samples}.png"
+    if dataset.image_shape is not None:
+        plots.image_grid(samples, dataset.image_shape, out, f"{num_samples} samples")
+    else:
+        plots.scatter_pairs(dataset.test.cpu(), samples, out)
+    array_path = write_atomically(out.with_suffix(".npy"),
+                                  lambda handle: np.save(handle, samples.numpy()))
+    return out, array_path

@@ -1,0 +1,46 @@
+"""Devices and seeds: the two pieces of state every entry point takes explicitly."""
+
+import pyro
+import torch
+
+from .errors import bad_value
+
+
+def resolve_device(device=None):
+    """``device`` as a ``torch.device``: CUDA when available if ``None``, else what was asked.
+
+    Asking for CUDA on a machine without it is an error, not a silent fall-back to the CPU.
+    """
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise bad_value("device", device, "'cpu', 'cuda' or 'cuda:N'") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise bad_value("device", str(device), "'cpu': CUDA is not available on this machine")
+    if resolved.type not in ("cpu", "cuda"):
+        raise bad_value("device", str(device), "'cpu', 'cuda' or 'cuda:N'")
+    return resolved
+
+
+def set_seed(seed):
+    """Seed Python, NumPy and torch (all devices) through ``pyro.set_rng_seed``."""
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise bad_value("seed", seed, "a non-negative integer")
+    pyro.set_rng_seed(seed)
+
+
+def get_rng_state():
+    """The torch RNG states (CPU and every CUDA device) as tensors, safe for ``weights_only``."""
+    state = {"cpu": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.stack(torch.cuda.get_rng_state_all())
+    return state
+
+
+def set_rng_state(state):
+    """Restore what :func:`get_rng_state` returned."""
+    torch.set_rng_state(state["cpu"].cpu())
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(list(state["cuda"].cpu()))
