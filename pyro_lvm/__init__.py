@@ -1,0 +1,25 @@
+"""pyro_lvm: latent variable models, VAEs and normalizing flows as Pyro model/guide pairs.
+
+A model is ``model(x, indices=None, num_data=None)`` (prior and likelihood, local latents in
+:func:`data_plate`); a guide takes the same arguments and samples the same latent sites.  The
+:class:`Trainer` maximizes the ELBO; the evaluators estimate log p(x) for any such pair.
+"""
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .data import Dataset, load_dataset, load_digits, load_mnist, validate_data
+from .guides import MeanFieldNormalGuide
+from .infer import (TrainConfig, Trainer, TrainingDiverged, elbo_per_datapoint,
+                    evaluate_per_datapoint, importance_log_likelihood, naive_log_likelihood)
+from .likelihoods import BernoulliLikelihood, GaussianLikelihood
+from .models import VAE
+from .plates import data_plate
+from .runtime import resolve_device, set_seed
+
+__version__ = "0.1.0"
+
+__all__ = ["BernoulliLikelihood", "Dataset", "GaussianLikelihood", "MeanFieldNormalGuide",
+           "TrainConfig", "Trainer", "TrainingDiverged", "VAE", "data_plate",
+           "elbo_per_datapoint", "evaluate_per_datapoint", "importance_log_likelihood",
+           "load_checkpoint", "load_dataset", "load_digits", "load_mnist",
+           "naive_log_likelihood", "resolve_device", "save_checkpoint", "set_seed",
+           "validate_data"]

@@ -14,7 +14,7 @@ import numpy as np
 
 from . import plots
 from .checkpoint import load_checkpoint, write_atomically, write_json
-from .data import load_dataset
+from .data import load_dataset, validate_data
 from .errors import bad_value
 from .infer import TrainConfig, Trainer, evaluate_per_datapoint, naive_log_likelihood, summarize
 from .models import VAE
@@ -69,6 +69,8 @@ def _load_data(spec, device):
     dataset = load_dataset(spec.data, likelihood=spec.likelihood, seed=spec.train.seed)
     if dataset.test is None:
         raise bad_value("data", spec.data, "a data set with a test part")
+    validate_data(dataset.train, batch_size=spec.train.batch_size,
+                  argument=f"train set of {spec.data}")
     return dataset.to(device)
 
 

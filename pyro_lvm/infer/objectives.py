@@ -61,6 +61,7 @@ class CompiledNegativeELBO:
         if key not in self._traced:
             with pyro.validation_enabled(False), warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=jit.TracerWarning)
+                warnings.simplefilter("ignore", category=DeprecationWarning)  # torch >= 2.9
                 self._traced[key] = jit.trace(
                     _BoundNumData(self.loss, int(num_data)), (x, indices), check_trace=False)
         return self._traced[key](x, indices)

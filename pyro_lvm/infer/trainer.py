@@ -87,7 +87,7 @@ class Trainer:
             self.loss = CompiledNegativeELBO(self.loss)
         self.history = []
         self.epoch = 0
-        set_seed(self.config.seed)
+        self._rng = None  # RNG state after the last finished epoch; None: start from the seed
 
     # -- one step -------------------------------------------------------------------------
     def step(self, x, indices, num_data):
@@ -121,9 +121,16 @@ class Trainer:
         quiet = (not sys.stderr.isatty()) if quiet is None else quiet
         bar = tqdm(total=remaining * steps, disable=quiet, unit="step", leave=False)
         self.lvm.train()
+        # The global RNG (which Pyro draws from) is this trainer's for the whole fit, so that
+        # other work between fits (another trainer, an evaluation) cannot change its numbers.
+        if self._rng is None:
+            set_seed(self.config.seed)
+        else:
+            set_rng_state(self._rng)
         try:
             for _ in range(remaining):
                 self._run_epoch(train, test, steps, bar)
+                self._rng = get_rng_state()
                 if checkpoint is not None:
                     save_checkpoint(self.state_dict(extra_state), checkpoint)
         finally:
@@ -166,7 +173,8 @@ class Trainer:
         """Model, optimizer, config, history, epoch and RNG state: all a resume needs."""
         return {"model": self.lvm.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "train_config": dataclasses.asdict(self.config), "history": list(self.history),
-                "epoch": self.epoch, "rng": get_rng_state(), **(extra or {})}
+                "epoch": self.epoch, "rng": self._rng,
+                **(extra or {})}
 
     def load_state_dict(self, state):
         """Continue from :meth:`state_dict`: training 2 + 2 epochs equals 4 straight."""
@@ -174,7 +182,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.history = list(state["history"])
         self.epoch = int(state["epoch"])
-        set_rng_state(state["rng"])
+        self._rng = state["rng"]
 
     def resume(self, path):
         """Load the checkpoint at ``path`` into this trainer."""

@@ -1,0 +1,133 @@
+"""The ``pyro-lvm`` command end to end, on small settings."""
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.image import imread
+
+from pyro_lvm.checkpoint import load_checkpoint
+from pyro_lvm.cli import main
+
+FAST = ["--epochs", "2", "--hidden", "32", "--latent-dim", "2", "--eval-samples", "20",
+        "--quiet", "--device", "cpu"]
+
+
+def _snapshot(directory):
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in directory.iterdir()}
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "vae"
+    assert main(["train", "--out", str(out), *FAST]) == 0
+    return out
+
+
+def test_train_writes_a_complete_run(run_dir, capsys):
+    names = {p.name for p in run_dir.iterdir()}
+    assert {"checkpoint.pt", "metrics.json", "history.json", "samples.png",
+            "reconstructions.png", "loss.png"} <= names
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test_elbo"] <= metrics["test_log_px"] < 0
+    assert metrics["gap"] == pytest.approx(metrics["test_log_px"] - metrics["test_elbo"], abs=1e-4)
+    assert metrics["bits_per_dim"] == pytest.approx(-metrics["test_log_px"] / (64 * np.log(2)),
+                                                    rel=1e-4)
+    assert metrics["num_samples"] == 20 and metrics["epochs"] == 2
+    history = json.loads((run_dir / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+    samples = imread(run_dir / "samples.png")
+    assert samples.ndim == 3 and samples.shape[0] > 100 and samples.shape[1] > 100
+    state = load_checkpoint(run_dir / "checkpoint.pt")
+    assert state["kind"] == "vae" and state["epoch"] == 2 and "optimizer" in state
+
+
+def test_evaluate_and_sample(run_dir, capsys):
+    assert main(["evaluate", str(run_dir), "-k", "30", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "test log p(x), K=30" in printed
+    evaluation = json.loads((run_dir / "evaluation.json").read_text())
+    assert evaluation["num_samples"] == 30 and evaluation["test_elbo"] <= evaluation["test_log_px"]
+    assert main(["sample", str(run_dir), "-n", "12", "--device", "cpu"]) == 0
+    samples = np.load(run_dir / "samples-12.npy")
+    assert samples.shape == (12, 64) and samples.min() >= 0 and samples.max() <= 1
+    assert imread(run_dir / "samples-12.png").ndim == 3
+
+
+def test_resume_continues_the_run(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), *FAST]) == 0
+    four = ["--epochs", "4", *FAST[2:]]
+    assert main(["train", "--out", str(out), "--resume", *four]) == 0
+    straight = tmp_path / "straight"
+    assert main(["train", "--out", str(straight), *four]) == 0
+    resumed, direct = load_checkpoint(out / "checkpoint.pt"), load_checkpoint(
+        straight / "checkpoint.pt")
+    assert resumed["epoch"] == direct["epoch"] == 4
+    for name, value in direct["model"].items():
+        assert torch.equal(value, resumed["model"][name]), name
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--epochs", "0"], "epochs: got 0"),
+    (["--lr", "-1"], "learning_rate: got -1.0"),
+    (["--latent-dim", "0"], "latent_dim: got 0"),
+    (["--data", "/no/such/file.csv"], "/no/such/file.csv"),
+    (["--data", "moons"], "in [0, 1]"),
+    (["--batch-size", "100000"], "batch_size: got 100000"),
+    (["--device", "tpu"], "device: got 'tpu'"),
+])
+def test_bad_arguments_exit_2_with_one_line_and_write_nothing(tmp_path, argv, message, capsys):
+    out = tmp_path / "new-run"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--out", str(out), *FAST, *argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("pyro-lvm: error:") and message in err and "\n" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("argv", [["--epochs", "0"], ["--device", "tpu"], ["--seed", "-1"]])
+def test_a_bad_resume_leaves_the_run_alone(run_dir, argv, capsys):
+    before = _snapshot(run_dir)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--out", str(run_dir), "--resume", *FAST, *argv])
+    assert exit_info.value.code == 2
+    assert _snapshot(run_dir) == before
+
+
+def test_fresh_run_into_an_existing_run_is_refused(run_dir, capsys):
+    before = _snapshot(run_dir)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--out", str(run_dir), *FAST])
+    assert exit_info.value.code == 2
+    assert "pass --resume" in capsys.readouterr().err
+    assert _snapshot(run_dir) == before
+
+
+def test_bad_data_file_is_refused_before_anything_is_written(tmp_path, capsys):
+    data = tmp_path / "bad.csv"
+    data.write_text("1,2\n3,nan\n" * 20)
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--data", str(data), "--likelihood", "gaussian", "--out", str(out), *FAST])
+    assert exit_info.value.code == 2
+    assert "NaN" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_missing_run_directory(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["evaluate", str(tmp_path / "nothing"), "--device", "cpu"])
+    assert exit_info.value.code == 2
+    assert "run_dir: got" in capsys.readouterr().err
+
+
+def test_console_script_help():
+    result = subprocess.run([sys.executable, "-m", "pyro_lvm", "train", "--help"],
+                            capture_output=True, text=True, check=True)
+    assert "--resume" in result.stdout and "--elbo" in result.stdout

@@ -1,0 +1,140 @@
+"""The trainer: resume equals straight training, divergence keeps the checkpoint, seeds repeat."""
+
+import pytest
+import torch
+
+from pyro_lvm import VAE, TrainConfig, Trainer, TrainingDiverged, load_checkpoint
+from pyro_lvm.checkpoint import save_checkpoint, write_json
+
+
+def _data(n=64, d=10, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, d, generator=g) < 0.3).float()
+
+
+def _trainer(epochs, seed=0, **kwargs):
+    torch.manual_seed(123)  # the same initial weights for every trainer in a test
+    vae = VAE(10, latent_dim=2, hidden=(8,))
+    return Trainer(vae, TrainConfig(epochs=epochs, batch_size=16, seed=seed, **kwargs),
+                   device="cpu")
+
+
+def _params(trainer):
+    return {k: v.clone() for k, v in trainer.lvm.state_dict().items()}
+
+
+def test_resume_two_plus_two_equals_four(tmp_path):
+    x, test = _data(), _data(seed=1)[:16]
+    straight = _trainer(4)
+    straight.fit(x, test)
+    first = _trainer(2)
+    first.fit(x, test, checkpoint=tmp_path / "ckpt.pt")
+    resumed = _trainer(4).resume(tmp_path / "ckpt.pt")
+    assert resumed.epoch == 2
+    resumed.fit(x, test)
+    for name, value in _params(straight).items():
+        assert torch.equal(value, resumed.lvm.state_dict()[name]), name
+    def without_time(history):
+        return [{k: v for k, v in h.items() if k != "seconds"} for h in history]
+
+    assert without_time(resumed.history) == without_time(straight.history)
+
+
+def test_same_seed_same_numbers_other_seed_other_numbers():
+    x = _data()
+    a, b, c = _trainer(2, seed=5), _trainer(2, seed=5), _trainer(2, seed=6)
+    for t in (a, b, c):
+        t.fit(x)
+    assert [h["train_elbo"] for h in a.history] == [h["train_elbo"] for h in b.history]
+    assert [h["train_elbo"] for h in a.history] != [h["train_elbo"] for h in c.history]
+
+
+def test_divergence_names_the_epoch_and_keeps_the_last_good_checkpoint(tmp_path):
+    path = tmp_path / "ckpt.pt"
+    trainer = _trainer(1)
+    trainer.fit(_data(), checkpoint=path)
+    good = path.read_bytes()
+    trainer.config.epochs = 3
+    original = trainer.loss
+
+    def poisoned(x, indices, num_data):
+        loss = original(x, indices, num_data)
+        return loss * float("nan") if trainer.epoch >= 1 else loss
+
+    trainer.loss = poisoned
+    with pytest.raises(TrainingDiverged, match="at epoch 2, step 1"):
+        trainer.fit(_data(), checkpoint=path)
+    assert path.read_bytes() == good
+    assert load_checkpoint(path)["epoch"] == 1
+
+
+def test_history_is_in_nats_per_example_and_has_test_elbo():
+    trainer = _trainer(3)
+    history = trainer.fit(_data(), _data(seed=2)[:20])
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    # 10 binary pixels: an ELBO per example is of the order of -10 log 2, not -64 * that.
+    assert all(-15 < h["train_elbo"] < -2 and -15 < h["test_elbo"] < -2 for h in history)
+
+
+def test_gradient_clipping_bounds_the_update():
+    trainer = _trainer(1, clip_norm=1e-3)
+    x = _data()
+    trainer.loss(x[:16], torch.arange(16), 64).backward()
+    trainer.optimizer.zero_grad()
+    trainer.step(x[:16], torch.arange(16), 64)
+    norm = torch.sqrt(sum((p.grad ** 2).sum() for p in trainer.lvm.parameters()))
+    assert float(norm) <= 1e-3 * 1.0001
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"epochs": 0}, "epochs: got 0"),
+    ({"batch_size": 2.5}, "batch_size: got 2.5"),
+    ({"learning_rate": -1.0}, "learning_rate: got -1.0"),
+    ({"elbo": "renyi"}, "elbo: got 'renyi'"),
+    ({"num_particles": 0}, "num_particles: got 0"),
+    ({"clip_norm": 0}, "clip_norm: got 0"),
+    ({"seed": -3}, "seed: got -3"),
+])
+def test_bad_config(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        TrainConfig(**kwargs)
+
+
+def test_bad_data_and_devices():
+    trainer = _trainer(1)
+    with pytest.raises(ValueError, match=r"batch_size: got 16, expected at most the number of "
+                                         r"training rows \(8\)"):
+        trainer.fit(_data()[:8])
+    with pytest.raises(TypeError, match="train: got list"):
+        trainer.fit([[0.0] * 10] * 32)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device: got 'cuda'"):
+            Trainer(VAE(10), device="cuda")
+
+
+def test_checkpoint_write_is_atomic_and_loading_is_weights_only(tmp_path, monkeypatch):
+    path = tmp_path / "ckpt.pt"
+    save_checkpoint({"value": torch.ones(3)}, path)
+    before = path.read_bytes()
+
+    def crash(obj, handle):
+        handle.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint({"value": torch.zeros(3)}, path)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert list(tmp_path.iterdir()) == [path]  # no temporary file left behind
+    # A file holding an arbitrary Python object is refused, never unpickled.
+    evil = tmp_path / "evil.pt"
+    torch.save({"format_version": 1, "obj": _Evil()}, evil)
+    with pytest.raises(ValueError, match="checkpoint: got .*evil.pt"):
+        load_checkpoint(evil)
+    write_json({"a": 1}, tmp_path / "m.json")
+    assert (tmp_path / "m.json").read_text().strip() == '{\n  "a": 1\n}'
+
+
+class _Evil:
+    pass
