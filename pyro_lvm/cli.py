@@ -34,7 +34,8 @@ def build_parser():
     parser = argparse.ArgumentParser(prog="pyro-lvm", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
-    defaults, train_defaults = RunSpec(), TrainConfig()
+    defaults = RunSpec()
+    train_defaults = defaults.train
     train = commands.add_parser("train", help="train a model and write a run directory")
     train.add_argument("model", nargs="?", default="vae", choices=sorted(MODELS),
                        help="what to train (default: vae)")

@@ -34,7 +34,8 @@ class RunSpec:
     latent_dim: int = 8
     hidden: tuple = (256,)
     scale: float | None = None
-    train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
+    train: TrainConfig = dataclasses.field(
+        default_factory=lambda: TrainConfig(epochs=200, batch_size=64))
     eval_samples: int = 1000
 
     def model_config(self, data_dim):

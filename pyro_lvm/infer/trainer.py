@@ -88,12 +88,19 @@ class Trainer:
         self.history = []
         self.epoch = 0
         self._rng = None  # RNG state after the last finished epoch; None: start from the seed
+        self._checked = False  # whether a step has run with Pyro's validation on
 
     # -- one step -------------------------------------------------------------------------
     def step(self, x, indices, num_data):
         """One SVI step on the minibatch ``x`` (rows ``indices`` of ``num_data``); returns the
-        minibatch loss (a scalar tensor, an estimate of −ELBO of the whole data set)."""
-        loss = self.loss(x, indices, num_data)
+        minibatch loss (a scalar tensor, an estimate of −ELBO of the whole data set).
+
+        The first step checks the model and guide with Pyro's validation (shapes, supports,
+        sites); later steps skip those checks.
+        """
+        with pyro.validation_enabled(not self._checked):
+            loss = self.loss(x, indices, num_data)
+        self._checked = True
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.clip_norm is not None:
@@ -145,10 +152,7 @@ class Trainer:
         total = 0.0
         for s in range(steps):
             indices = order[s * batch_size:(s + 1) * batch_size]
-            # The first step of a run checks the model and guide (shapes, supports, sites);
-            # later steps skip those checks.
-            with pyro.validation_enabled(s == 0 and self.epoch == 0):
-                loss = self.step(train[indices], indices, num_data)
+            loss = self.step(train[indices], indices, num_data)
             value = float(loss)
             if not math.isfinite(value):
                 raise TrainingDiverged(

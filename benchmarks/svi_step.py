@@ -1,0 +1,115 @@
+"""One VAE training step: pyro_lvm against a hand-written PyTorch step, side by side.
+
+Model: 784 -> 400 -> 50 (encoder, softplus), 50 -> 400 -> 784 (decoder), Bernoulli likelihood,
+batch 128, Adam(lr=1e-3), 2 threads.  The reference is the physical limit for this model: the
+same networks and optimizer with the KL term in closed form and no probabilistic-programming
+layer.  Every variant is timed in the same process, in interleaved rounds, and reported as the
+median over rounds of its time divided by the reference's time in the same round.
+
+    python benchmarks/svi_step.py [--rounds 7] [--steps 40]
+"""
+
+import argparse
+import statistics
+import time
+import warnings
+
+import pyro
+import pyro.distributions as dist
+import torch
+from pyro.infer import SVI, Trace_ELBO
+from torch.nn import functional as F
+
+from pyro_lvm import VAE, TrainConfig, Trainer
+from pyro_lvm.nn import positive
+
+D, H, Z, B = 784, 400, 50, 128
+
+
+def reference_step(vae):
+    """Pure PyTorch: the same modules, reparametrized z, closed-form KL, one Adam step."""
+    encoder, decoder = vae.guide.net, vae.decoder
+    optimizer = torch.optim.Adam(vae.parameters(), lr=1e-3)
+
+    def step(x, indices, num_data):
+        loc, raw = encoder(x).chunk(2, -1)
+        scale = positive(raw)
+        z = loc + scale * torch.randn_like(scale)
+        log_lik = -F.binary_cross_entropy_with_logits(decoder(z), x, reduction="none").sum(-1)
+        kl = 0.5 * (loc ** 2 + scale ** 2 - 1 - 2 * scale.log()).sum(-1)
+        loss = -(log_lik - kl).sum() * (num_data / x.shape[0])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        return loss.detach()
+
+    return step
+
+
+def package_step(vae, **config):
+    trainer = Trainer(vae, TrainConfig(batch_size=B, **config), device="cpu")
+    return trainer.step
+
+
+def pyro_svi_step(vae):
+    """``pyro.infer.SVI`` with ``Trace_ELBO`` and ``pyro.optim.Adam`` (networks registered
+    with ``pyro.module``): what a Pyro user writes by hand."""
+    pyro.clear_param_store()
+
+    def model(x, indices, num_data):
+        pyro.module("bench_vae", vae)
+        return vae.model(x, indices, num_data)
+
+    def guide(x, indices, num_data):
+        pyro.module("bench_vae", vae)
+        return vae.guide(x, indices, num_data)
+
+    svi = SVI(model, guide, pyro.optim.Adam({"lr": 1e-3}), Trace_ELBO(max_plate_nesting=1))
+    return svi.step
+
+
+VARIANTS = {
+    "pure PyTorch (reference)": reference_step,
+    "pyro_lvm default (Trace_ELBO)": package_step,
+    "pyro_lvm --jit": lambda vae: package_step(vae, jit=True),
+    "pyro_lvm --elbo meanfield": lambda vae: package_step(vae, elbo="meanfield"),
+    "pyro.infer.SVI + pyro.optim.Adam": pyro_svi_step,
+}
+
+
+def time_steps(step, data, steps):
+    n = data.shape[0]
+    start = time.perf_counter()
+    for i in range(steps):
+        lo = (i * B) % (n - B)
+        step(data[lo:lo + B], torch.arange(lo, lo + B), n)
+    return (time.perf_counter() - start) / steps
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--steps", type=int, default=40)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    pyro.set_rng_seed(0)
+    data = (torch.rand(4096, D) < 0.3).float()
+    steps = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for name, make in VARIANTS.items():
+            steps[name] = make(VAE(D, latent_dim=Z, hidden=(H,)))
+            time_steps(steps[name], data, 15)  # warm-up (and the JIT trace)
+        times = {name: [] for name in VARIANTS}
+        for _ in range(args.rounds):
+            for name, step in steps.items():
+                times[name].append(time_steps(step, data, args.steps))
+    reference = times["pure PyTorch (reference)"]
+    print(f"| variant | median ms/step | ratio to reference |\n|---|---|---|")
+    for name, values in times.items():
+        ratio = statistics.median(v / r for v, r in zip(values, reference))
+        print(f"| {name} | {statistics.median(values) * 1e3:.2f} | {ratio:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()

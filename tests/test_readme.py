@@ -1,0 +1,23 @@
+"""The README's Python example runs as written and trains the guide it defines."""
+
+import re
+from pathlib import Path
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_example_runs_and_learns():
+    code = re.search(r"```python\n(.*?)```", README.read_text(), re.S).group(1)
+    namespace = {}
+    exec(compile(code, str(README), "exec"), namespace)
+    history = namespace["history"]
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
+    assert history[-1]["test_elbo"] > history[0]["test_elbo"]
+    assert any(p.grad is not None for p in namespace["vae"].guide.parameters())
+
+
+def test_readme_test_command_is_what_ci_runs():
+    commands = re.search(r"```bash\n(.*?)```", README.read_text(), re.S).group(1).splitlines()
+    ci = (README.parent / ".ci" / "run").read_text().strip().splitlines()
+    assert commands[1] == ci[-1] == "python -m pytest -q"
+    assert "pyro-lvm train" in commands[0]
