@@ -146,3 +146,18 @@ def test_bad_arguments(linear_gaussian):
         evaluate_per_datapoint(lg.model, guide, x, num_samples=0)
     with pytest.raises(ValueError, match="batch_size: got -1"):
         evaluate_per_datapoint(lg.model, guide, x, batch_size=-1)
+
+
+def test_latents_the_guide_leaves_out_are_proposed_by_the_prior(linear_gaussian):
+    lg, x = linear_gaussian
+
+    def empty_guide(x, indices=None, num_data=None):
+        pass
+
+    pyro.set_rng_seed(7)
+    with_empty = importance_log_likelihood(lg.model, empty_guide, x, 500)
+    pyro.set_rng_seed(7)
+    naive = naive_log_likelihood(lg.model, x, 500)
+    # Both are importance sampling with the prior as proposal: the same draws, the same numbers.
+    assert torch.allclose(with_empty, naive)
+    assert (naive - lg.log_marginal(x)).abs().mean() < 0.3

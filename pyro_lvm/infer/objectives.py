@@ -2,19 +2,21 @@
 
 ``"trace"`` is ``Trace_ELBO`` (every term by Monte Carlo, reparametrized through ``rsample``);
 ``"meanfield"`` is ``TraceMeanField_ELBO`` (the KL(q(z|x) ‖ p(z)) term in closed form where
-Pyro knows it, e.g. KL(N(μ, σ²) ‖ N(0, I)) = ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²)).
+Pyro knows it, e.g. KL(N(μ, σ²) ‖ N(0, I)) = ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²));
+``"enum"`` is ``TraceEnum_ELBO`` (discrete latents marked ``infer={"enumerate": "parallel"}``
+are summed out exactly).
 """
 
 import warnings
 
 import pyro
-from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
+from pyro.infer import Trace_ELBO, TraceEnum_ELBO, TraceMeanField_ELBO
 from torch import jit, nn
 
 from ..errors import bad_value
 from ..plates import MAX_PLATE_NESTING
 
-ELBOS = {"trace": Trace_ELBO, "meanfield": TraceMeanField_ELBO}
+ELBOS = {"trace": Trace_ELBO, "meanfield": TraceMeanField_ELBO, "enum": TraceEnum_ELBO}
 
 
 def make_elbo(name="trace", num_particles=1):

@@ -33,18 +33,18 @@ def _site_log_density(site, batch):
 def log_weights(model, guide, x, num_particles):
     """``log w`` of shape ``(num_particles, batch)``: log p(x, z) − log q(z | x), z ~ q.
 
-    With ``guide=None`` the latents are drawn from the model's prior and only the observed
-    sites count, so ``log w = log p(x | z)`` (the naive Monte Carlo weights).
+    Latent sites that the guide does not sample are drawn by the model from their prior; the
+    prior is then their proposal and cancels, so only the observed sites and the guide's sites
+    count.  With ``guide=None`` every latent comes from the prior and ``log w = log p(x | z)``
+    (the naive Monte Carlo weights).
     """
     batch = x.shape[0]
     plate = pyro.plate("particles", num_particles, dim=PARTICLE_DIM)
     with torch.no_grad(), plate:
-        if guide is None:
-            guide_trace = None
-            model_trace = poutine.trace(model).get_trace(x)
-        else:
-            guide_trace = poutine.trace(guide).get_trace(x)
-            model_trace = poutine.trace(poutine.replay(model, trace=guide_trace)).get_trace(x)
+        guide_trace = poutine.trace(guide).get_trace(x) if guide is not None else None
+        replayed = model if guide_trace is None else poutine.replay(model, trace=guide_trace)
+        model_trace = poutine.trace(replayed).get_trace(x)
+    proposed = set() if guide_trace is None else set(guide_trace.nodes)
     total = x.new_zeros(num_particles, batch)
     for trace, sign in ((model_trace, 1.0), (guide_trace, -1.0)):
         if trace is None:
@@ -52,7 +52,7 @@ def log_weights(model, guide, x, num_particles):
         for site in trace.nodes.values():
             if site["type"] != "sample" or site_is_subsample(site):
                 continue
-            if guide is None and not site["is_observed"]:
+            if trace is model_trace and not (site["is_observed"] or site["name"] in proposed):
                 continue
             total = total + sign * _site_log_density(site, batch).expand(num_particles, batch)
     return total
