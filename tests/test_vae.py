@@ -119,3 +119,29 @@ def test_bad_arguments():
         VAE(12, guide=3)
     with pytest.raises(ValueError, match="scale: got -1"):
         VAE(12, likelihood="gaussian", scale=-1)
+
+
+class _WrongGuide(nn.Module):
+    def __init__(self, sites):
+        super().__init__()
+        self.sites = sites
+        self.weight = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x, indices=None, num_data=None):
+        with data_plate(x, indices, num_data):
+            for name, size in self.sites.items():
+                pyro.sample(name, dist.Normal(self.weight.expand(x.shape[0], size), 1.0)
+                            .to_event(1))
+
+
+@pytest.mark.parametrize("sites,match", [
+    ({}, r"missing: \['z'\]"),
+    ({"z": 3, "w": 1}, r"not in the model: \['w'\]"),
+    ({"z": 5}, r"""site 'z' of shape \(16, 5\)", expected the model's shape \(16, 3\)"""),
+])
+def test_a_guide_that_breaks_the_contract_is_refused_before_training(sites, match):
+    vae = VAE(12, latent_dim=3, hidden=(8,), guide=_WrongGuide(sites))
+    before = {k: v.clone() for k, v in vae.state_dict().items()}
+    with pytest.raises(ValueError, match=match):
+        Trainer(vae, TrainConfig(epochs=1, batch_size=16), device="cpu").fit(_binary_data())
+    assert all(torch.equal(v, vae.state_dict()[k]) for k, v in before.items())

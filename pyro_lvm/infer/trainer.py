@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import bad_type, bad_value
 from ..runtime import get_rng_state, resolve_device, set_rng_state, set_seed
+from .contract import check_pair
 from .evaluation import elbo_per_datapoint
 from .objectives import CompiledNegativeELBO, NegativeELBO, make_elbo
 
@@ -123,6 +124,9 @@ class Trainer:
         if num_data < batch_size:
             raise bad_value("batch_size", batch_size,
                             f"at most the number of training rows ({num_data})")
+        if self.epoch == 0 and not self._checked:
+            head = torch.arange(batch_size, device=self.device)
+            check_pair(self.lvm.model, self.lvm.guide, train[head], head, num_data)
         steps = num_data // batch_size  # the ragged tail is dropped; each epoch reshuffles
         remaining = self.config.epochs - self.epoch
         quiet = (not sys.stderr.isatty()) if quiet is None else quiet

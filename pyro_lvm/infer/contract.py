@@ -1,0 +1,40 @@
+"""Check, before any training, that a guide samples exactly the model's latent sites."""
+
+import pyro
+import torch
+from pyro import poutine
+from pyro.poutine.util import site_is_subsample
+
+from ..errors import bad_value
+
+
+def _latent_sites(trace):
+    """Sample sites of ``trace`` that are neither observed, subsample indices nor enumerated."""
+    return {name: site for name, site in trace.nodes.items()
+            if site["type"] == "sample" and not site["is_observed"]
+            and not site_is_subsample(site)
+            and site["infer"].get("enumerate") is None}
+
+
+def check_pair(model, guide, x, indices=None, num_data=None):
+    """Raise a ``ValueError`` naming the sites unless ``guide`` and ``model`` agree on ``x``.
+
+    The guide must sample every latent site of the model that is not enumerated, nothing else,
+    each with the model's shape.  Runs one trace of each (the model's latents drawn from
+    its prior), without gradients.
+    """
+    with torch.no_grad(), pyro.validation_enabled(False):
+        model_trace = poutine.trace(model).get_trace(x, indices, num_data)
+        guide_trace = poutine.trace(guide).get_trace(x, indices, num_data)
+    in_guide, in_model = _latent_sites(guide_trace), _latent_sites(model_trace)
+    missing, extra = sorted(set(in_model) - set(in_guide)), sorted(set(in_guide) - set(in_model))
+    if missing or extra:
+        raise bad_value("guide", f"sites {sorted(in_guide)}",
+                        f"the model's latent sites {sorted(in_model)} "
+                        f"(missing: {missing}, not in the model: {extra})")
+    for name, site in in_guide.items():
+        expected = in_model[name]["fn"].shape()
+        seen = site["value"].shape
+        if seen != expected:
+            raise bad_value("guide", f"site {name!r} of shape {tuple(seen)}",
+                            f"the model's shape {tuple(expected)} (batch and event dimensions)")
