@@ -59,6 +59,20 @@ class GaussianGuide(nn.Module):
 
 
 @pytest.fixture
+def correlated_linear_gaussian():
+    """A linear-Gaussian model whose posterior p(z | x) has strongly correlated coordinates."""
+    torch.manual_seed(0)
+    d = 5
+    first = torch.randn(d, dtype=torch.float64)
+    weight = torch.stack([first, first + 0.4 * torch.randn(d, dtype=torch.float64)], -1)
+    lg = LinearGaussian(weight, torch.zeros(d, dtype=torch.float64), 0.7)
+    with torch.no_grad():
+        x = torch.randn(30, 2, dtype=torch.float64) @ weight.T
+        x = x + 0.7 * torch.randn(30, d, dtype=torch.float64)
+    return lg, x
+
+
+@pytest.fixture
 def linear_gaussian():
     torch.manual_seed(0)
     d, k = 5, 2

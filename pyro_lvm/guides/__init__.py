@@ -1,5 +1,8 @@
-"""Guides q(z | x): amortized encoders and the contract a user's own guide follows."""
+"""Guides q(z | x): amortized encoders, the local guide, and the contract a user's own guide
+follows (docs/contract.md)."""
 
+from .fullrank import FullRankNormalGuide
+from .local import LocalNormalGuide
 from .meanfield import MeanFieldNormalGuide
 
-__all__ = ["MeanFieldNormalGuide"]
+__all__ = ["FullRankNormalGuide", "LocalNormalGuide", "MeanFieldNormalGuide"]

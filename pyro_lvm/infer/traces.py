@@ -30,6 +30,7 @@ def _site_log_density(site, batch):
     return log_p.reshape(log_p.shape[0], -1).sum(-1, keepdim=True) / batch
 
 
+@torch.no_grad()
 def log_weights(model, guide, x, num_particles):
     """``log w`` of shape ``(num_particles, batch)``: log p(x, z) − log q(z | x), z ~ q.
 
@@ -40,7 +41,7 @@ def log_weights(model, guide, x, num_particles):
     """
     batch = x.shape[0]
     plate = pyro.plate("particles", num_particles, dim=PARTICLE_DIM)
-    with torch.no_grad(), plate:
+    with plate:
         guide_trace = poutine.trace(guide).get_trace(x) if guide is not None else None
         replayed = model if guide_trace is None else poutine.replay(model, trace=guide_trace)
         model_trace = poutine.trace(replayed).get_trace(x)
