@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from .errors import bad_value
+from .guides import GUIDES
 from .infer import ELBOS, TrainConfig, TrainingDiverged
 from .likelihoods import LIKELIHOODS
 from .runs import MODELS, RunSpec, evaluate_run, sample_run, train_run
@@ -46,6 +47,8 @@ def build_parser():
     train.add_argument("--scale", type=float, default=None,
                        help="fixed Gaussian scale (default: learned per feature)")
     train.add_argument("--latent-dim", type=int, default=defaults.latent_dim)
+    train.add_argument("--guide", default=defaults.guide, choices=sorted(GUIDES),
+                       help="the amortized guide q(z|x) (default: meanfield)")
     train.add_argument("--hidden", type=_hidden, default=defaults.hidden,
                        help="hidden layer sizes, comma separated (default: 256)")
     train.add_argument("--epochs", type=int, default=train_defaults.epochs)
@@ -67,6 +70,8 @@ def build_parser():
     evaluate = commands.add_parser("evaluate", help="ELBO and log p(x) of a run on its test set")
     evaluate.add_argument("run_dir")
     evaluate.add_argument("--num-samples", "-k", type=int, default=1000)
+    evaluate.add_argument("--gaps", action="store_true",
+                          help="split the gap into approximation and amortization gaps")
     _add_common(evaluate)
 
     sample = commands.add_parser("sample", help="draw samples from a trained run")
@@ -88,6 +93,9 @@ def _metric_rows(metrics):
             ("gap log p(x) - ELBO", f"{metrics['gap']:.3f}"),
             ("bits per dimension", f"{metrics['bits_per_dim']:.4f}"),
             ("naive log p(x), z ~ p(z)", f"{metrics['test_naive_log_px']:.3f}")]
+    if "approximation_gap" in metrics:
+        rows += [("approximation gap", f"{metrics['approximation_gap']:.3f}"),
+                 ("amortization gap", f"{metrics['amortization_gap']:.3f}")]
     if "train_seconds" in metrics:
         rows.append(("training time (s)", f"{metrics['train_seconds']:.1f}"))
     return rows
@@ -101,6 +109,7 @@ def _train(args):
                          clip_norm=args.clip_norm, seed=args.seed)
     spec = RunSpec(model=args.model, data=args.data, likelihood=args.likelihood,
                    latent_dim=args.latent_dim, hidden=args.hidden, scale=args.scale,
+                   guide=args.guide,
                    train=config, eval_samples=args.eval_samples)
     run_dir, metrics = train_run(spec, out=args.out, resume=args.resume, device=args.device,
                                  quiet=True if args.quiet else None)
@@ -109,7 +118,8 @@ def _train(args):
 
 
 def _evaluate(args):
-    metrics = evaluate_run(args.run_dir, args.num_samples, device=args.device, seed=args.seed)
+    metrics = evaluate_run(args.run_dir, args.num_samples, device=args.device, seed=args.seed,
+                           gaps=args.gaps)
     print(_table(_metric_rows(metrics)))
 
 

@@ -16,7 +16,8 @@ from . import plots
 from .checkpoint import load_checkpoint, write_atomically, write_json
 from .data import load_dataset, validate_data
 from .errors import bad_value
-from .infer import TrainConfig, Trainer, evaluate_per_datapoint, naive_log_likelihood, summarize
+from .infer import (TrainConfig, Trainer, evaluate_per_datapoint, inference_gaps,
+                    naive_log_likelihood, summarize)
 from .models import VAE
 from .runtime import resolve_device, set_seed
 
@@ -34,13 +35,14 @@ class RunSpec:
     latent_dim: int = 8
     hidden: tuple = (256,)
     scale: float | None = None
+    guide: str = "meanfield"
     train: TrainConfig = dataclasses.field(
         default_factory=lambda: TrainConfig(epochs=200, batch_size=64))
     eval_samples: int = 1000
 
     def model_config(self, data_dim):
         return {"data_dim": data_dim, "latent_dim": self.latent_dim, "hidden": list(self.hidden),
-                "likelihood": self.likelihood, "scale": self.scale}
+                "likelihood": self.likelihood, "scale": self.scale, "guide": self.guide}
 
 
 def build_model(kind, config):
@@ -169,11 +171,20 @@ def load_run(run_dir, device=None):
     return lvm, dataset, spec
 
 
-def evaluate_run(run_dir, num_samples=1000, device=None, seed=0):
-    """Evaluate the run's model on its test set; writes ``evaluation.json``."""
+def evaluate_run(run_dir, num_samples=1000, device=None, seed=0, gaps=False, quiet=None):
+    """Evaluate the run's model on its test set; writes ``evaluation.json``.
+
+    With ``gaps``, also split the gap log p(x) − ELBO into its approximation and amortization
+    parts (:func:`~pyro_lvm.infer.inference_gaps`).
+    """
     lvm, dataset, _ = load_run(run_dir, device)
     set_seed(seed)
     metrics = evaluate(lvm, dataset, num_samples)
+    if gaps:
+        parts = inference_gaps(lvm.model, lvm.guide, dataset.test, num_samples,
+                               quiet=True if quiet is None else quiet)
+        metrics.update({name: float(parts[name].mean())
+                        for name in ("approximation_gap", "amortization_gap", "elbo_local")})
     write_json(metrics, Path(run_dir) / "evaluation.json")
     return metrics
 

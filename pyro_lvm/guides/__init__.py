@@ -4,5 +4,7 @@ follows (docs/contract.md)."""
 from .fullrank import FullRankNormalGuide
 from .local import LocalNormalGuide
 from .meanfield import MeanFieldNormalGuide
+from .registry import GUIDES, make_guide
 
-__all__ = ["FullRankNormalGuide", "LocalNormalGuide", "MeanFieldNormalGuide"]
+__all__ = ["GUIDES", "FullRankNormalGuide", "LocalNormalGuide", "MeanFieldNormalGuide",
+           "make_guide"]

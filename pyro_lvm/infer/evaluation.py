@@ -35,12 +35,12 @@ def _particle_chunks(num_samples, batch, max_cells):
     return sizes
 
 
-def _reduce_weights(model, guide, x, num_samples, max_cells):
+def _reduce_weights(model, guide, x, indices, num_data, num_samples, max_cells):
     """(Σ_k log w_k, logsumexp_k log w_k) per row of ``x``, computed in particle chunks."""
     total = x.new_zeros(x.shape[0])
     lse = x.new_full((x.shape[0],), -math.inf)
     for k in _particle_chunks(num_samples, x.shape[0], max_cells):
-        log_w = log_weights(model, guide, x, k)
+        log_w = log_weights(model, guide, x, k, indices, num_data)
         total = total + log_w.sum(0)
         lse = torch.logaddexp(lse, torch.logsumexp(log_w, 0))
     return total, lse
@@ -50,15 +50,18 @@ def evaluate_per_datapoint(model, guide, x, num_samples=1000, batch_size=256,
                            max_cells=2 ** 16):
     """Per-row ``elbo``, ``log_px`` (importance sampled, guide as proposal) and ``gap``.
 
-    Returns a dict of tensors of shape ``(n,)`` in nats.  Every estimate uses the same
+    Rows go to the model and guide in batches, with their ``indices`` and ``num_data = n`` as
+    in training.  Returns a dict of tensors of shape ``(n,)`` in nats.  Every estimate uses the same
     ``num_samples`` draws z_k ~ q(z | x), so ``gap >= 0`` holds exactly (Jensen).
     """
     _check_positive("num_samples", num_samples)
     _check_positive("batch_size", batch_size)
     elbos, log_px = [], []
-    for start in range(0, x.shape[0], batch_size):
-        rows = x[start:start + batch_size]
-        total, lse = _reduce_weights(model, guide, rows, num_samples, max_cells)
+    n = x.shape[0]
+    for start in range(0, n, batch_size):
+        indices = torch.arange(start, min(start + batch_size, n), device=x.device)
+        total, lse = _reduce_weights(model, guide, x[indices], indices, n, num_samples,
+                                     max_cells)
         elbos.append(total / num_samples)
         log_px.append(lse - math.log(num_samples))
     elbo, log_px = torch.cat(elbos), torch.cat(log_px)

@@ -31,20 +31,22 @@ def _site_log_density(site, batch):
 
 
 @torch.no_grad()
-def log_weights(model, guide, x, num_particles):
+def log_weights(model, guide, x, num_particles, indices=None, num_data=None):
     """``log w`` of shape ``(num_particles, batch)``: log p(x, z) − log q(z | x), z ~ q.
 
     Latent sites that the guide does not sample are drawn by the model from their prior; the
     prior is then their proposal and cancels, so only the observed sites and the guide's sites
     count.  With ``guide=None`` every latent comes from the prior and ``log w = log p(x | z)``
-    (the naive Monte Carlo weights).
+    (the naive Monte Carlo weights).  ``indices`` and ``num_data`` are passed on as in training
+    (a local guide needs them); the plate's N / batch scaling does not enter ``log w``.
     """
     batch = x.shape[0]
     plate = pyro.plate("particles", num_particles, dim=PARTICLE_DIM)
     with plate:
-        guide_trace = poutine.trace(guide).get_trace(x) if guide is not None else None
+        args = (x, indices, num_data)
+        guide_trace = None if guide is None else poutine.trace(guide).get_trace(*args)
         replayed = model if guide_trace is None else poutine.replay(model, trace=guide_trace)
-        model_trace = poutine.trace(replayed).get_trace(x)
+        model_trace = poutine.trace(replayed).get_trace(*args)
     proposed = set() if guide_trace is None else set(guide_trace.nodes)
     total = x.new_zeros(num_particles, batch)
     for trace, sign in ((model_trace, 1.0), (guide_trace, -1.0)):

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..errors import bad_type, bad_value
-from ..guides import MeanFieldNormalGuide
+from ..guides import make_guide
 from ..likelihoods import make_likelihood
 from ..nn import MLP, check_hidden
 from ..plates import data_plate
@@ -22,12 +22,13 @@ class VAE(nn.Module):
     """p(x, z) = p(z) p_θ(x | z) with p(z) = N(0, I) and a neural decoder; q_φ(z | x) the guide.
 
     ``model(x)`` is the prior and the decoder likelihood inside the ``"data"`` plate (sites
-    ``"z"`` and ``"x"``); ``guide`` is any module that follows the model/guide contract (by
-    default the amortized :class:`~pyro_lvm.guides.MeanFieldNormalGuide`).
+    ``"z"`` and ``"x"``); ``guide`` is any module that follows the model/guide contract, or the
+    name of a built-in amortized guide with the decoder's hidden sizes: ``"meanfield"`` (the
+    default, :class:`~pyro_lvm.guides.MeanFieldNormalGuide`) or ``"fullrank"``.
     """
 
     def __init__(self, data_dim, latent_dim=16, hidden=(256,), likelihood="bernoulli",
-                 scale=None, guide=None):
+                 scale=None, guide="meanfield"):
         super().__init__()
         self.data_dim = _positive_int("data_dim", data_dim)
         self.latent_dim = _positive_int("latent_dim", latent_dim)
@@ -35,15 +36,16 @@ class VAE(nn.Module):
         self.likelihood_name = likelihood
         self.likelihood = make_likelihood(likelihood, data_dim, scale)
         self.decoder = MLP(latent_dim, self.hidden, self.likelihood.num_outputs)
-        if guide is None:
-            guide = MeanFieldNormalGuide(data_dim, latent_dim, self.hidden)
+        guide_name = guide if isinstance(guide, str) else None
+        if guide_name is not None:
+            guide = make_guide(guide_name, data_dim, latent_dim, self.hidden)
         elif not callable(guide):
             raise bad_type("guide", guide, "a callable guide(x, indices=None, num_data=None)")
         self.guide = guide
         self.register_buffer("prior_loc", torch.zeros(latent_dim))
         self.register_buffer("prior_scale", torch.ones(latent_dim))
         self.config = {"data_dim": data_dim, "latent_dim": latent_dim, "hidden": list(self.hidden),
-                       "likelihood": likelihood, "scale": scale}
+                       "likelihood": likelihood, "scale": scale, "guide": guide_name}
 
     def prior(self):
         """p(z) = N(0, I) with event shape ``(latent_dim,)``."""
