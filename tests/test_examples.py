@@ -1,0 +1,42 @@
+"""Every example runs in its fast mode and prints the numbers it promises."""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def _run(name, argv, capsys):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--fast", *argv])
+    return capsys.readouterr().out
+
+
+def _numbers(line):
+    return [float(v) for v in re.findall(r"-?\d+\.\d+", line)]
+
+
+def test_vae_digits(tmp_path, capsys):
+    out = _run("vae_digits", ["--out", str(tmp_path)], capsys)
+    elbo = _numbers(next(l for l in out.splitlines() if l.startswith("test ELBO")))[0]
+    log_px = _numbers(next(l for l in out.splitlines() if l.startswith("test log p(x)")))[-1]
+    assert elbo <= log_px < 0
+    assert (tmp_path / "samples.png").stat().st_size > 1000
+
+
+def test_custom_guide(capsys):
+    out = _run("custom_guide", [], capsys)
+    lines = {l.split()[0]: _numbers(l) for l in out.splitlines()}
+    for name in ("student-t", "meanfield"):
+        elbo, log_px, gap = lines[name]
+        assert elbo <= log_px and gap >= 0
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in EXAMPLES.glob("*.py")))
+def test_every_example_has_a_fast_mode(name):
+    assert "--fast" in (EXAMPLES / f"{name}.py").read_text()
