@@ -7,19 +7,22 @@ A model is ``model(x, indices=None, num_data=None)`` (prior and likelihood, loca
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Dataset, load_dataset, load_digits, load_mnist, validate_data
-from .guides import MeanFieldNormalGuide
+from .guides import FullRankNormalGuide, LocalNormalGuide, MeanFieldNormalGuide
 from .infer import (TrainConfig, Trainer, TrainingDiverged, elbo_per_datapoint,
-                    evaluate_per_datapoint, importance_log_likelihood, naive_log_likelihood)
+                    evaluate_per_datapoint, gradient_variance, importance_log_likelihood,
+                    inference_gaps, naive_log_likelihood)
 from .likelihoods import BernoulliLikelihood, GaussianLikelihood
-from .models import VAE
+from .models import PPCA, VAE, GaussianMixture, ppca_mle
 from .plates import data_plate
 from .runtime import resolve_device, set_seed
 
 __version__ = "0.1.0"
 
-__all__ = ["BernoulliLikelihood", "Dataset", "GaussianLikelihood", "MeanFieldNormalGuide",
+__all__ = ["BernoulliLikelihood", "Dataset", "FullRankNormalGuide", "GaussianLikelihood",
+           "GaussianMixture", "LocalNormalGuide", "MeanFieldNormalGuide", "PPCA",
            "TrainConfig", "Trainer", "TrainingDiverged", "VAE", "data_plate",
-           "elbo_per_datapoint", "evaluate_per_datapoint", "importance_log_likelihood",
+           "elbo_per_datapoint", "evaluate_per_datapoint", "gradient_variance",
+           "importance_log_likelihood", "inference_gaps", "ppca_mle",
            "load_checkpoint", "load_dataset", "load_digits", "load_mnist",
            "naive_log_likelihood", "resolve_device", "save_checkpoint", "set_seed",
            "validate_data"]

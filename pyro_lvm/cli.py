@@ -12,7 +12,7 @@ from .errors import bad_value
 from .guides import GUIDES
 from .infer import ELBOS, TrainConfig, TrainingDiverged
 from .likelihoods import LIKELIHOODS
-from .runs import MODELS, RunSpec, evaluate_run, sample_run, train_run
+from .runs import MODELS, RECIPES, RunSpec, evaluate_run, sample_run, train_run
 
 
 def _hidden(text):
@@ -38,8 +38,9 @@ def build_parser():
     defaults = RunSpec()
     train_defaults = defaults.train
     train = commands.add_parser("train", help="train a model and write a run directory")
-    train.add_argument("model", nargs="?", default="vae", choices=sorted(MODELS),
-                       help="what to train (default: vae)")
+    train.add_argument("model", nargs="?", default="vae", choices=MODELS,
+                       help="what to train: vae (default), ppca (probabilistic PCA), "
+                            "gmm (Gaussian mixture)")
     train.add_argument("--data", default=defaults.data,
                        help="'digits' (embedded, default), 'digits-binary', 'mnist:DIR', "
                             "a toy density name, or a .csv/.npy/.npz file")
@@ -48,14 +49,18 @@ def build_parser():
                        help="fixed Gaussian scale (default: learned per feature)")
     train.add_argument("--latent-dim", type=int, default=defaults.latent_dim)
     train.add_argument("--guide", default=defaults.guide, choices=sorted(GUIDES),
-                       help="the amortized guide q(z|x) (default: meanfield)")
+                       help="the VAE's amortized guide q(z|x) (default: meanfield)")
+    train.add_argument("--components", type=int, default=defaults.components,
+                       help="mixture components of gmm (default 3)")
     train.add_argument("--hidden", type=_hidden, default=defaults.hidden,
                        help="hidden layer sizes, comma separated (default: 256)")
     train.add_argument("--epochs", type=int, default=train_defaults.epochs)
     train.add_argument("--batch-size", type=int, default=train_defaults.batch_size)
-    train.add_argument("--lr", type=float, default=train_defaults.learning_rate)
+    train.add_argument("--lr", type=float, default=None,
+                       help="Adam learning rate (default: 1e-3 for vae, 0.05 for ppca and gmm)")
     train.add_argument("--elbo", default=train_defaults.elbo, choices=sorted(ELBOS),
-                       help="trace: Trace_ELBO; meanfield: TraceMeanField_ELBO (closed-form KL)")
+                       help="trace: Trace_ELBO; meanfield: TraceMeanField_ELBO (closed-form "
+                            "KL); enum: TraceEnum_ELBO (always used for gmm)")
     train.add_argument("--jit", action="store_true", help="compile the ELBO with torch.jit.trace")
     train.add_argument("--particles", type=int, default=train_defaults.num_particles)
     train.add_argument("--clip-norm", type=float, default=None, help="gradient norm clipping")
@@ -89,6 +94,8 @@ def _table(rows):
 
 def _metric_rows(metrics):
     rows = [("test ELBO (nats/example)", f"{metrics['test_elbo']:.3f}"),
+            *([("exact test log p(x)", f"{metrics['test_exact_log_px']:.3f}")]
+              if "test_exact_log_px" in metrics else []),
             (f"test log p(x), K={metrics['num_samples']}", f"{metrics['test_log_px']:.3f}"),
             ("gap log p(x) - ELBO", f"{metrics['gap']:.3f}"),
             ("bits per dimension", f"{metrics['bits_per_dim']:.4f}"),
@@ -104,12 +111,14 @@ def _metric_rows(metrics):
 def _train(args):
     if args.resume and args.out is None:
         raise bad_value("--out", None, "the run directory to continue when --resume is given")
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+    learning_rate = RECIPES[args.model].learning_rate if args.lr is None else args.lr
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
+                         learning_rate=learning_rate,
                          elbo=args.elbo, jit=args.jit, num_particles=args.particles,
                          clip_norm=args.clip_norm, seed=args.seed)
     spec = RunSpec(model=args.model, data=args.data, likelihood=args.likelihood,
                    latent_dim=args.latent_dim, hidden=args.hidden, scale=args.scale,
-                   guide=args.guide,
+                   guide=args.guide, components=args.components,
                    train=config, eval_samples=args.eval_samples)
     run_dir, metrics = train_run(spec, out=args.out, resume=args.resume, device=args.device,
                                  quiet=True if args.quiet else None)

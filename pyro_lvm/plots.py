@@ -43,14 +43,16 @@ def paired_grid(originals, reconstructions, image_shape, path, title=None, colum
     return image_grid(np.concatenate(pairs), image_shape, path, title, columns)
 
 
-def scatter_pairs(data, samples, path, title=None, labels=("data", "model")):
-    """First two coordinates of ``data`` and ``samples`` side by side (tabular data)."""
+def scatter_pairs(data, samples, path, title=None, labels=("data", "model"), colors=(None, None)):
+    """First two coordinates of ``data`` and ``samples`` side by side (tabular data), each
+    optionally coloured by an integer label per point."""
     fig = Figure(figsize=(8, 4))
     axes = fig.subplots(1, 2, sharex=True, sharey=True)
-    for ax, values, label in zip(axes, (data, samples), labels):
+    for ax, values, label, color in zip(axes, (data, samples), labels, colors):
         values = np.asarray(values, dtype=float)
         second = values[:, 1] if values.shape[1] > 1 else np.zeros(len(values))
-        ax.scatter(values[:, 0], second, s=3, alpha=0.5)
+        ax.scatter(values[:, 0], second, s=3, alpha=0.5, c=None if color is None else
+                   np.asarray(color), cmap=None if color is None else "tab10")
         ax.set_title(label)
         ax.set_xlabel("x[0]")
     axes[0].set_ylabel("x[1]")

@@ -8,9 +8,11 @@ file is written atomically, so a failed command never damages a run that is alre
 
 import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from . import plots
 from .checkpoint import load_checkpoint, write_atomically, write_json
@@ -18,11 +20,10 @@ from .data import load_dataset, validate_data
 from .errors import bad_value
 from .infer import (TrainConfig, Trainer, evaluate_per_datapoint, inference_gaps,
                     naive_log_likelihood, summarize)
-from .models import VAE
+from .models import PPCA, VAE, GaussianMixture
 from .runtime import resolve_device, set_seed
 
 CHECKPOINT = "checkpoint.pt"
-MODELS = {"vae": VAE}
 
 
 @dataclasses.dataclass
@@ -36,20 +37,54 @@ class RunSpec:
     hidden: tuple = (256,)
     scale: float | None = None
     guide: str = "meanfield"
+    components: int = 3
     train: TrainConfig = dataclasses.field(
         default_factory=lambda: TrainConfig(epochs=200, batch_size=64))
     eval_samples: int = 1000
 
-    def model_config(self, data_dim):
-        return {"data_dim": data_dim, "latent_dim": self.latent_dim, "hidden": list(self.hidden),
-                "likelihood": self.likelihood, "scale": self.scale, "guide": self.guide}
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """How the command line builds and trains one kind of model.
+
+    ``config(spec, data_dim)`` gives the constructor's keyword arguments (stored in the
+    checkpoint, so the model can be rebuilt); ``likelihood`` says whether the data are checked
+    against ``spec.likelihood``; ``elbo`` forces an objective; ``prepare`` runs once on the
+    training data before a fresh run's first epoch.
+    """
+
+    build: type
+    config: Callable
+    likelihood: bool = False
+    elbo: str | None = None
+    prepare: Callable | None = None
+    learning_rate: float = 1e-3
+
+
+RECIPES = {
+    "vae": Recipe(VAE, lambda spec, d: {
+        "data_dim": d, "latent_dim": spec.latent_dim, "hidden": list(spec.hidden),
+        "likelihood": spec.likelihood, "scale": spec.scale, "guide": spec.guide},
+        likelihood=True),
+    "ppca": Recipe(PPCA, lambda spec, d: {"data_dim": d, "latent_dim": spec.latent_dim},
+                   learning_rate=0.05),
+    "gmm": Recipe(GaussianMixture, lambda spec, d: {"data_dim": d,
+                                                    "num_components": spec.components},
+                  elbo="enum", learning_rate=0.05,
+                  prepare=lambda lvm, train, spec: lvm.init_from_data(train, seed=spec.train.seed)),
+}
+MODELS = sorted(RECIPES)
+
+
+def _recipe(kind):
+    if kind not in RECIPES:
+        raise bad_value("model", kind, f"one of {MODELS}")
+    return RECIPES[kind]
 
 
 def build_model(kind, config):
     """The model/guide pair ``kind`` built from its stored ``config``."""
-    if kind not in MODELS:
-        raise bad_value("model", kind, f"one of {sorted(MODELS)}")
-    return MODELS[kind](**config)
+    return _recipe(kind).build(**config)
 
 
 def default_run_dir(spec, root="runs"):
@@ -69,7 +104,8 @@ def _check_fresh(run_dir):
 
 
 def _load_data(spec, device):
-    dataset = load_dataset(spec.data, likelihood=spec.likelihood, seed=spec.train.seed)
+    likelihood = spec.likelihood if _recipe(spec.model).likelihood else None
+    dataset = load_dataset(spec.data, likelihood=likelihood, seed=spec.train.seed)
     if dataset.test is None:
         raise bad_value("data", spec.data, "a data set with a test part")
     validate_data(dataset.train, batch_size=spec.train.batch_size,
@@ -89,17 +125,24 @@ def train_run(spec, out=None, resume=False, device=None, quiet=None):
         spec = spec_from_state(state)
         spec.train = dataclasses.replace(spec.train, epochs=max(epochs, spec.train.epochs))
     else:
+        recipe = _recipe(spec.model)
+        if recipe.elbo is not None:
+            spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train,
+                                                                       elbo=recipe.elbo))
         run_dir = Path(out) if out is not None else default_run_dir(spec)
         _check_fresh(run_dir)
         state = None
+    recipe = _recipe(spec.model)
     dataset = _load_data(spec, device)
     set_seed(spec.train.seed)
-    lvm = build_model(spec.model, spec.model_config(dataset.dim))
+    config = recipe.config(spec, dataset.dim)
+    lvm = build_model(spec.model, config).to(device)
     trainer = Trainer(lvm, spec.train, device=device)
     if state is not None:
         trainer.load_state_dict(state)
-    extra = {"kind": spec.model, "model_config": spec.model_config(dataset.dim),
-             "spec": _spec_to_dict(spec)}
+    elif recipe.prepare is not None:
+        recipe.prepare(lvm, dataset.train, spec)
+    extra = {"kind": spec.model, "model_config": config, "spec": _spec_to_dict(spec)}
     start = time.perf_counter()
     history = trainer.fit(dataset.train, dataset.test, checkpoint=run_dir / CHECKPOINT,
                           quiet=quiet, extra_state=extra)
@@ -120,25 +163,37 @@ def evaluate(lvm, dataset, num_samples):
     naive = naive_log_likelihood(lvm.model, dataset.test, num_samples)
     metrics.update(naive_log_px=float(naive.mean()), num_samples=num_samples,
                    num_test=dataset.test.shape[0])
-    return {f"test_{name}" if name in ("elbo", "log_px", "naive_log_px") else name: value
+    if hasattr(lvm, "log_marginal"):  # a closed form exists (PPCA, mixture, flow)
+        with torch.no_grad():
+            metrics["exact_log_px"] = float(lvm.log_marginal(dataset.test).mean())
+    return {f"test_{name}" if "elbo" in name or "log_px" in name else name: value
             for name, value in metrics.items()}
 
 
 def draw_pictures(lvm, dataset, history, run_dir, num_samples=100):
-    """``samples.png``, ``reconstructions.png`` and ``loss.png`` in ``run_dir``."""
-    samples = lvm.generate(num_samples).cpu()
+    """``samples.png``, ``loss.png`` and, where the model has them, ``reconstructions.png``
+    (models with an encoder) and ``clusters.png`` (mixtures) in ``run_dir``."""
+    test = dataset.test.cpu()
+    samples = lvm.generate(num_samples if dataset.image_shape else 1000).cpu()
     originals = dataset.test[:40]
-    recon = lvm.reconstruct(originals).cpu()
-    originals = originals.cpu()
     if dataset.image_shape is not None:
         plots.image_grid(samples, dataset.image_shape, run_dir / "samples.png",
                          "decoder means at prior draws z ~ p(z)")
-        plots.paired_grid(originals, recon, dataset.image_shape, run_dir / "reconstructions.png",
-                          "test images (odd rows) and their reconstructions")
     else:
-        plots.scatter_pairs(dataset.test.cpu(), samples, run_dir / "samples.png")
-        plots.scatter_pairs(originals, recon, run_dir / "reconstructions.png",
-                            labels=("test data", "reconstructions"))
+        plots.scatter_pairs(test, samples, run_dir / "samples.png")
+    if hasattr(lvm, "reconstruct"):
+        recon = lvm.reconstruct(originals).cpu()
+        if dataset.image_shape is not None:
+            plots.paired_grid(originals.cpu(), recon, dataset.image_shape,
+                              run_dir / "reconstructions.png",
+                              "test images (odd rows) and their reconstructions")
+        else:
+            plots.scatter_pairs(originals.cpu(), recon, run_dir / "reconstructions.png",
+                                labels=("test data", "reconstructions"))
+    if hasattr(lvm, "predict"):
+        plots.scatter_pairs(test, test, run_dir / "clusters.png",
+                            labels=("test data", "most probable component"),
+                            colors=(None, lvm.predict(dataset.test).cpu()))
     plots.loss_curve(history, run_dir / "loss.png")
 
 

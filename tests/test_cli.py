@@ -146,3 +146,47 @@ def test_console_script_help():
     result = subprocess.run([sys.executable, "-m", "pyro_lvm", "train", "--help"],
                             capture_output=True, text=True, check=True)
     assert "--resume" in result.stdout and "--elbo" in result.stdout
+
+
+def _write_csv(path, rows):
+    path.write_text("a,b,c,d\n" + "\n".join(",".join(f"{v:.6f}" for v in row) for row in rows))
+    return path
+
+
+def test_ppca_from_a_csv_reaches_the_closed_form_solution(tmp_path, capsys):
+    g = torch.Generator().manual_seed(0)
+    weight = torch.randn(4, 2, generator=g)
+    x = torch.randn(600, 2, generator=g) @ weight.T + 0.3 * torch.randn(600, 4, generator=g)
+    data = _write_csv(tmp_path / "pca.csv", x.tolist())
+    out = tmp_path / "ppca"
+    assert main(["train", "ppca", "--data", str(data), "--latent-dim", "2", "--epochs", "40",
+                 "--eval-samples", "200", "--out", str(out), "--quiet", "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "exact test log p(x)" in printed
+    metrics = json.loads((out / "metrics.json").read_text())
+    from pyro_lvm.models import PPCA, ppca_mle
+    from pyro_lvm.runs import load_run
+    lvm, dataset, _ = load_run(out, device="cpu")
+    best = PPCA(4, 2).load_parameters(ppca_mle(dataset.train, 2))
+    reference = float(best.log_marginal(dataset.test).mean())
+    assert metrics["test_exact_log_px"] == pytest.approx(reference, abs=0.05)
+    assert metrics["test_log_px"] == pytest.approx(metrics["test_exact_log_px"], abs=0.05)
+
+
+def test_gmm_from_a_csv(tmp_path):
+    g = torch.Generator().manual_seed(1)
+    centres = torch.tensor([[0.0, 0, 0, 0], [6, 6, 0, 0], [0, 6, 6, 6]])
+    labels = torch.randint(0, 3, (450,), generator=g)
+    x = centres[labels] + 0.5 * torch.randn(450, 4, generator=g)
+    data = _write_csv(tmp_path / "blobs.csv", x.tolist())
+    out = tmp_path / "gmm"
+    assert main(["train", "gmm", "--data", str(data), "--components", "3", "--epochs", "30",
+                 "--eval-samples", "50", "--out", str(out), "--quiet", "--device", "cpu"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert state["train_config"]["elbo"] == "enum"
+    assert state["model_config"] == {"data_dim": 4, "num_components": 3}
+    # Four independent N(·, 0.5²) coordinates and one of three equally likely clusters:
+    # E log p(x) = −4 · ½ log(2π e · 0.25) − log 3 ≈ −4.0.
+    assert -4.5 < metrics["test_exact_log_px"] < -3.7
+    assert (out / "clusters.png").exists()

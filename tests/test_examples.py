@@ -40,3 +40,22 @@ def test_custom_guide(capsys):
 @pytest.mark.parametrize("name", sorted(p.stem for p in EXAMPLES.glob("*.py")))
 def test_every_example_has_a_fast_mode(name):
     assert "--fast" in (EXAMPLES / f"{name}.py").read_text()
+
+
+def _line(out, start):
+    return _numbers(next(l for l in out.splitlines() if l.startswith(start)))
+
+
+def test_ppca_example_reaches_the_closed_form(capsys):
+    out = _run("ppca", [], capsys)
+    assert 0 <= _line(out, "gap to the MLE")[0] < 0.1
+
+
+def test_gmm_example_recovers_the_clusters(capsys):
+    out = _run("gmm", [], capsys)
+    assert _line(out, "adjusted Rand index SVI vs EM")[0] == pytest.approx(1.0)
+
+
+def test_gradient_variance_example(capsys):
+    out = _run("gradient_variance", [], capsys)
+    assert _line(out, "score / reparam variance ratio")[0] > 10

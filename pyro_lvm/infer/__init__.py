@@ -3,11 +3,12 @@
 from .evaluation import (bits_per_dim, elbo_per_datapoint, evaluate_per_datapoint,
                          importance_log_likelihood, naive_log_likelihood, summarize)
 from .gaps import fit_local_guide, inference_gaps
+from .gradients import GradientStats, NoRsample, gradient_variance, score_function_guide
 from .objectives import ELBOS, make_elbo
 from .trainer import TrainConfig, Trainer, TrainingDiverged
 from .traces import log_weights
 
-__all__ = ["ELBOS", "TrainConfig", "Trainer", "TrainingDiverged", "bits_per_dim",
+__all__ = ["ELBOS", "GradientStats", "NoRsample", "gradient_variance", "score_function_guide", "TrainConfig", "Trainer", "TrainingDiverged", "bits_per_dim",
            "elbo_per_datapoint", "evaluate_per_datapoint", "fit_local_guide",
            "inference_gaps", "importance_log_likelihood",
            "log_weights", "make_elbo", "naive_log_likelihood", "summarize"]

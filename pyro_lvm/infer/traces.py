@@ -31,22 +31,24 @@ def _site_log_density(site, batch):
 
 
 @torch.no_grad()
-def log_weights(model, guide, x, num_particles, indices=None, num_data=None):
-    """``log w`` of shape ``(num_particles, batch)``: log p(x, z) − log q(z | x), z ~ q.
+def particle_trace(fn, x, num_particles, indices=None, num_data=None, replay=None):
+    """The trace of ``fn(x, indices, num_data)`` under a ``"particles"`` plate at
+    :data:`PARTICLE_DIM`: every site gains a leading dimension of ``num_particles`` draws.
 
-    Latent sites that the guide does not sample are drawn by the model from their prior; the
-    prior is then their proposal and cancels, so only the observed sites and the guide's sites
-    count.  With ``guide=None`` every latent comes from the prior and ``log w = log p(x | z)``
-    (the naive Monte Carlo weights).  ``indices`` and ``num_data`` are passed on as in training
-    (a local guide needs them); the plate's N / batch scaling does not enter ``log w``.
+    With ``replay`` (a guide's particle trace) the latent sites it holds take its values, so a
+    model traced this way is evaluated at the guide's draws z ~ q(z | x).
     """
+    if replay is not None:
+        fn = poutine.replay(fn, trace=replay)
+    with pyro.plate("particles", num_particles, dim=PARTICLE_DIM):
+        return poutine.trace(fn).get_trace(x, indices, num_data)
+
+
+def trace_log_weights(model_trace, guide_trace, x, num_particles):
+    """``log w`` of shape ``(num_particles, batch)`` from the particle traces of ``x``: the model
+    replayed against ``guide_trace`` (``None``: every latent was drawn from the prior).  See
+    :func:`log_weights`."""
     batch = x.shape[0]
-    plate = pyro.plate("particles", num_particles, dim=PARTICLE_DIM)
-    with plate:
-        args = (x, indices, num_data)
-        guide_trace = None if guide is None else poutine.trace(guide).get_trace(*args)
-        replayed = model if guide_trace is None else poutine.replay(model, trace=guide_trace)
-        model_trace = poutine.trace(replayed).get_trace(*args)
     proposed = set() if guide_trace is None else set(guide_trace.nodes)
     total = x.new_zeros(num_particles, batch)
     for trace, sign in ((model_trace, 1.0), (guide_trace, -1.0)):
@@ -59,3 +61,19 @@ def log_weights(model, guide, x, num_particles, indices=None, num_data=None):
                 continue
             total = total + sign * _site_log_density(site, batch).expand(num_particles, batch)
     return total
+
+
+@torch.no_grad()
+def log_weights(model, guide, x, num_particles, indices=None, num_data=None):
+    """``log w`` of shape ``(num_particles, batch)``: log p(x, z) − log q(z | x), z ~ q.
+
+    Latent sites that the guide does not sample are drawn by the model from their prior; the
+    prior is then their proposal and cancels, so only the observed sites and the guide's sites
+    count.  With ``guide=None`` every latent comes from the prior and ``log w = log p(x | z)``
+    (the naive Monte Carlo weights).  ``indices`` and ``num_data`` are passed on as in training
+    (a local guide needs them); the plate's N / batch scaling does not enter ``log w``.
+    """
+    args = (x, num_particles, indices, num_data)
+    guide_trace = None if guide is None else particle_trace(guide, *args)
+    model_trace = particle_trace(model, *args, replay=guide_trace)
+    return trace_log_weights(model_trace, guide_trace, x, num_particles)

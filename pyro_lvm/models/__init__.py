@@ -1,5 +1,8 @@
 """Model/guide pairs: ``model(x, indices=None, num_data=None)`` plus a ``guide`` module."""
 
+from .gmm import EmptyGuide, GaussianMixture
+from .ppca import LinearGaussianGuide, PPCA, PPCAParameters, PPCAPosteriorGuide, ppca_mle
 from .vae import VAE
 
-__all__ = ["VAE"]
+__all__ = ["EmptyGuide", "GaussianMixture", "LinearGaussianGuide", "PPCA", "PPCAParameters",
+           "PPCAPosteriorGuide", "VAE", "ppca_mle"]

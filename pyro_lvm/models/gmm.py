@@ -114,12 +114,11 @@ class GaussianMixture(nn.Module):
         rows, count = x.shape[0], self.num_components
         if count > rows:
             raise bad_value("num_components", count, f"at most the number of rows of x ({rows})")
+        if bool((x == x[0]).all()):
+            raise bad_value("x", "constant data (every row the same)", "data whose rows vary")
         centred = x - x.mean(0)
         data_cov = centred.T @ centred / rows
         spread = float(torch.diagonal(data_cov).sum()) / self.data_dim
-        if not spread > 0:
-            raise bad_value("x", "constant data (zero variance in every column)",
-                            "data whose columns vary")
         data_cov = data_cov + 1e-6 * spread * torch.eye(self.data_dim, dtype=x.dtype,
                                                         device=x.device)
         centres = _kmeans_plus_plus(x, count, torch.Generator(device=x.device).manual_seed(seed))

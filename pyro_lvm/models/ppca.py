@@ -18,7 +18,7 @@ from torch import nn
 
 from ..data import validate_data
 from ..data.dataset import check_int
-from ..errors import bad_value
+from ..errors import bad_type, bad_value
 from ..nn import inverse_positive, positive
 from ..plates import data_plate
 
@@ -63,7 +63,8 @@ class LinearGaussianGuide(nn.Module):
 
     def distribution(self, x):
         """q_φ(z | x) with event shape ``(latent_dim,)``."""
-        return dist.Normal(self.linear(x), positive(self.raw_scale), validate_args=False).to_event(1)
+        scale = positive(self.raw_scale)
+        return dist.Normal(self.linear(x), scale, validate_args=False).to_event(1)
 
     def forward(self, x, indices=None, num_data=None):
         with data_plate(x, indices, num_data):
@@ -74,18 +75,29 @@ class PPCA(nn.Module):
     """p(x, z) = N(z | 0, I_k) N(x | W z + μ, σ² I_d), with σ = softplus(raw) + 10⁻⁵.
 
     ``model(x)`` has the sites ``"z"`` (event shape ``(latent_dim,)``) and ``"x"`` in the
-    ``"data"`` plate; ``guide`` is any contract-following guide, by default the amortized
-    :class:`LinearGaussianGuide`.
+    ``"data"`` plate.  ``guide`` is any contract-following guide module, or ``"linear"`` (the
+    default: the amortized :class:`LinearGaussianGuide`) or ``"exact"``
+    (:class:`PPCAPosteriorGuide`, the exact posterior, with which training maximizes log p(x)
+    itself).
     """
 
-    def __init__(self, data_dim, latent_dim, guide=None):
+    def __init__(self, data_dim, latent_dim, guide="linear"):
         super().__init__()
         self.data_dim, self.latent_dim = _check_dims(data_dim, latent_dim)
         self.weight = nn.Parameter(0.1 * torch.randn(data_dim, latent_dim))
         self.loc = nn.Parameter(torch.zeros(data_dim))
         self.raw_noise_scale = nn.Parameter(inverse_positive(1.0))
-        self.guide = LinearGaussianGuide(data_dim, latent_dim) if guide is None else guide
-        self.config = {"data_dim": data_dim, "latent_dim": latent_dim}
+        guide_name = guide if isinstance(guide, str) else None
+        if guide == "linear":
+            guide = LinearGaussianGuide(data_dim, latent_dim)
+        elif guide == "exact":
+            guide = PPCAPosteriorGuide(self)
+        elif guide_name is not None:
+            raise bad_value("guide", guide, "'linear', 'exact' or a guide module")
+        elif not callable(guide):
+            raise bad_type("guide", guide, "a callable guide(x, indices=None, num_data=None)")
+        self.guide = guide
+        self.config = {"data_dim": data_dim, "latent_dim": latent_dim, "guide": guide_name}
 
     @property
     def noise_scale(self):
@@ -174,8 +186,9 @@ class PPCAPosteriorGuide(nn.Module):
 
     def forward(self, x, indices=None, num_data=None):
         mean, cov = self._ppca[0].posterior(x)
+        tril = torch.linalg.cholesky(cov)
         with data_plate(x, indices, num_data):
-            return pyro.sample("z", dist.MultivariateNormal(mean, scale_tril=torch.linalg.cholesky(cov)))
+            return pyro.sample("z", dist.MultivariateNormal(mean, scale_tril=tril))
 
 
 def ppca_mle(x, latent_dim):
@@ -189,17 +202,16 @@ def ppca_mle(x, latent_dim):
     _check_dims(data_dim, latent_dim)
     if rows < 2:
         raise bad_value("x", tuple(x.shape), "at least 2 rows")
+    if bool((x == x[0]).all()):
+        raise bad_value("x", "constant data (every row the same)", "data whose rows vary")
     loc = x.mean(0)
     centred = x - loc
     eigenvalues, eigenvectors = torch.linalg.eigh(centred.T @ centred / rows)
     eigenvalues, eigenvectors = eigenvalues.flip(0), eigenvectors.flip(1)  # largest first
-    if not float(eigenvalues[0]) > 0:
-        raise bad_value("x", "constant data (zero variance in every column)",
-                        "data whose columns vary")
     variance = eigenvalues[latent_dim:].mean()
     if float(variance) <= 10 * data_dim * torch.finfo(x.dtype).eps * float(eigenvalues[0]):
         raise bad_value("x", f"data whose covariance has rank <= latent_dim = {latent_dim}",
                         f"data spanning more than {latent_dim} dimensions (σ² would be 0); "
                         "use a smaller latent_dim")
-    weight = eigenvectors[:, :latent_dim] * (eigenvalues[:latent_dim] - variance).clamp(min=0).sqrt()
-    return PPCAParameters(weight, loc, variance.sqrt())
+    scales = (eigenvalues[:latent_dim] - variance).clamp(min=0).sqrt()
+    return PPCAParameters(eigenvectors[:, :latent_dim] * scales, loc, variance.sqrt())
