@@ -39,8 +39,8 @@ def build_parser():
     train_defaults = defaults.train
     train = commands.add_parser("train", help="train a model and write a run directory")
     train.add_argument("model", nargs="?", default="vae", choices=MODELS,
-                       help="what to train: vae (default), ppca (probabilistic PCA), "
-                            "gmm (Gaussian mixture)")
+                       help="what to train: vae (default), flow (a normalizing flow), "
+                            "ppca (probabilistic PCA), gmm (Gaussian mixture)")
     train.add_argument("--data", default=defaults.data,
                        help="'digits' (embedded, default), 'digits-binary', 'mnist:DIR', "
                             "a toy density name, or a .csv/.npy/.npz file")
@@ -52,12 +52,16 @@ def build_parser():
                        help="the VAE's amortized guide q(z|x) (default: meanfield)")
     train.add_argument("--components", type=int, default=defaults.components,
                        help="mixture components of gmm (default 3)")
+    train.add_argument("--flow", default=defaults.flow,
+                       help="layers of a flow, e.g. 'maf*5' (default) or 'lu,coupling,lu,coupling'")
     train.add_argument("--hidden", type=_hidden, default=defaults.hidden,
-                       help="hidden layer sizes, comma separated (default: 256)")
-    train.add_argument("--epochs", type=int, default=train_defaults.epochs)
-    train.add_argument("--batch-size", type=int, default=train_defaults.batch_size)
+                       help="hidden layer sizes of the networks, comma separated (default: 256)")
+    train.add_argument("--epochs", type=int, default=None,
+                       help="epochs in all (default: 200; 40 for flow)")
+    train.add_argument("--batch-size", type=int, default=None,
+                       help="minibatch size (default: 64; 256 for flow)")
     train.add_argument("--lr", type=float, default=None,
-                       help="Adam learning rate (default: 1e-3 for vae, 0.05 for ppca and gmm)")
+                       help="Adam learning rate (default: 1e-3 for vae, 3e-3 for flow, 0.05 for ppca and gmm)")
     train.add_argument("--elbo", default=train_defaults.elbo, choices=sorted(ELBOS),
                        help="trace: Trace_ELBO; meanfield: TraceMeanField_ELBO (closed-form "
                             "KL); enum: TraceEnum_ELBO (always used for gmm)")
@@ -111,14 +115,16 @@ def _metric_rows(metrics):
 def _train(args):
     if args.resume and args.out is None:
         raise bad_value("--out", None, "the run directory to continue when --resume is given")
-    learning_rate = RECIPES[args.model].learning_rate if args.lr is None else args.lr
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
-                         learning_rate=learning_rate,
+    recipe = RECIPES[args.model]
+    config = TrainConfig(epochs=recipe.epochs if args.epochs is None else args.epochs,
+                         batch_size=recipe.batch_size if args.batch_size is None
+                         else args.batch_size,
+                         learning_rate=recipe.learning_rate if args.lr is None else args.lr,
                          elbo=args.elbo, jit=args.jit, num_particles=args.particles,
                          clip_norm=args.clip_norm, seed=args.seed)
     spec = RunSpec(model=args.model, data=args.data, likelihood=args.likelihood,
                    latent_dim=args.latent_dim, hidden=args.hidden, scale=args.scale,
-                   guide=args.guide, components=args.components,
+                   guide=args.guide, components=args.components, flow=args.flow,
                    train=config, eval_samples=args.eval_samples)
     run_dir, metrics = train_run(spec, out=args.out, resume=args.resume, device=args.device,
                                  quiet=True if args.quiet else None)

@@ -7,6 +7,7 @@ and the user's chosen matplotlib backend is left alone.
 import math
 
 import numpy as np
+import torch
 from matplotlib.figure import Figure
 
 from .checkpoint import write_atomically
@@ -58,6 +59,27 @@ def scatter_pairs(data, samples, path, title=None, labels=("data", "model"), col
     axes[0].set_ylabel("x[1]")
     if title:
         fig.suptitle(title)
+    return _save(fig, path)
+
+
+def density_heatmap(log_density, data, path, resolution=200):
+    """exp(log_density) on a grid over the range of 2-D ``data``, next to the data itself."""
+    data = np.asarray(data, dtype=float)
+    low, high = data.min(0), data.max(0)
+    pad = 0.1 * (high - low)
+    axes_values = [np.linspace(lo - p, hi + p, resolution) for lo, hi, p in zip(low, high, pad)]
+    grid_x, grid_y = np.meshgrid(*axes_values)
+    points = torch.as_tensor(np.stack([grid_x.ravel(), grid_y.ravel()], -1),
+                             dtype=torch.float32)
+    with torch.no_grad():
+        density = log_density(points).exp().reshape(resolution, resolution).cpu().numpy()
+    fig = Figure(figsize=(8, 4))
+    left, right = fig.subplots(1, 2, sharex=True, sharey=True)
+    extent = (*axes_values[0][[0, -1]], *axes_values[1][[0, -1]])
+    left.imshow(density, origin="lower", extent=extent, aspect="auto", cmap="viridis")
+    left.set_title("model density p(x)")
+    right.scatter(data[:, 0], data[:, 1], s=2, alpha=0.4)
+    right.set_title("test data")
     return _save(fig, path)
 
 

@@ -20,6 +20,7 @@ from .data import load_dataset, validate_data
 from .errors import bad_value
 from .infer import (TrainConfig, Trainer, evaluate_per_datapoint, inference_gaps,
                     naive_log_likelihood, summarize)
+from .flows import FlowDensity
 from .models import PPCA, VAE, GaussianMixture
 from .runtime import resolve_device, set_seed
 
@@ -38,6 +39,7 @@ class RunSpec:
     scale: float | None = None
     guide: str = "meanfield"
     components: int = 3
+    flow: str = "maf*5"
     train: TrainConfig = dataclasses.field(
         default_factory=lambda: TrainConfig(epochs=200, batch_size=64))
     eval_samples: int = 1000
@@ -59,6 +61,8 @@ class Recipe:
     elbo: str | None = None
     prepare: Callable | None = None
     learning_rate: float = 1e-3
+    epochs: int = 200
+    batch_size: int = 64
 
 
 RECIPES = {
@@ -66,6 +70,9 @@ RECIPES = {
         "data_dim": d, "latent_dim": spec.latent_dim, "hidden": list(spec.hidden),
         "likelihood": spec.likelihood, "scale": spec.scale, "guide": spec.guide},
         likelihood=True),
+    "flow": Recipe(FlowDensity.from_spec, lambda spec, d: {
+        "dim": d, "spec": spec.flow, "hidden": list(spec.hidden), "seed": spec.train.seed},
+        learning_rate=3e-3, epochs=40, batch_size=256),
     "ppca": Recipe(PPCA, lambda spec, d: {"data_dim": d, "latent_dim": spec.latent_dim},
                    learning_rate=0.05),
     "gmm": Recipe(GaussianMixture, lambda spec, d: {"data_dim": d,
@@ -172,7 +179,8 @@ def evaluate(lvm, dataset, num_samples):
 
 def draw_pictures(lvm, dataset, history, run_dir, num_samples=100):
     """``samples.png``, ``loss.png`` and, where the model has them, ``reconstructions.png``
-    (models with an encoder) and ``clusters.png`` (mixtures) in ``run_dir``."""
+    (models with an encoder), ``density.png`` (exact densities of 2-D data) and
+    ``clusters.png`` (mixtures) in ``run_dir``."""
     test = dataset.test.cpu()
     samples = lvm.generate(num_samples if dataset.image_shape else 1000).cpu()
     originals = dataset.test[:40]
@@ -190,6 +198,8 @@ def draw_pictures(lvm, dataset, history, run_dir, num_samples=100):
         else:
             plots.scatter_pairs(originals.cpu(), recon, run_dir / "reconstructions.png",
                                 labels=("test data", "reconstructions"))
+    if hasattr(lvm, "log_marginal") and dataset.dim == 2:
+        plots.density_heatmap(lvm.log_marginal, test, run_dir / "density.png")
     if hasattr(lvm, "predict"):
         plots.scatter_pairs(test, test, run_dir / "clusters.png",
                             labels=("test data", "most probable component"),

@@ -190,3 +190,27 @@ def test_gmm_from_a_csv(tmp_path):
     # E log p(x) = −4 · ½ log(2π e · 0.25) − log 3 ≈ −4.0.
     assert -4.5 < metrics["test_exact_log_px"] < -3.7
     assert (out / "clusters.png").exists()
+
+
+def test_flow_on_a_toy_density(tmp_path, capsys):
+    out = tmp_path / "flow"
+    assert main(["train", "flow", "--data", "moons", "--flow", "lu,coupling,lu,coupling",
+                 "--hidden", "32,32", "--epochs", "2", "--eval-samples", "4", "--out", str(out),
+                 "--quiet", "--device", "cpu"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    # No latent variable: the ELBO, the importance estimate and the exact log p(x) coincide.
+    assert metrics["test_elbo"] == pytest.approx(metrics["test_exact_log_px"], abs=1e-4)
+    assert metrics["test_log_px"] == pytest.approx(metrics["test_exact_log_px"], abs=1e-4)
+    assert imread(out / "density.png").ndim == 3
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert state["model_config"]["spec"] == "lu,coupling,lu,coupling"
+    assert main(["sample", str(out), "-n", "50", "--device", "cpu"]) == 0
+    assert np.load(out / "samples-50.npy").shape == (50, 2)
+
+
+def test_unknown_flow_layer_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "flow", "--data", "moons", "--flow", "maf,glow", "--out",
+              str(tmp_path / "f"), *FAST])
+    assert exit_info.value.code == 2
+    assert "glow" in capsys.readouterr().err and not (tmp_path / "f").exists()

@@ -1,0 +1,111 @@
+"""Gaussian autoregressive flows: MAF and IAF, unconditional and conditional.
+
+Both are built on one *direct* affine map ``A(v)_i = v_i * exp(s_i) + m_i`` whose shift and
+log-scale ``(m_i, s_i) = MADE(v)_i`` are functions of ``v_{<i}``: ``A(v)`` costs one MADE pass,
+``log|det dA/dv| = sum_i s_i``, and the Jacobian is lower triangular. The inverse solves
+``v_i = (w_i - m_i(v_{<i})) * exp(-s_i(v_{<i}))`` coordinate by coordinate: D MADE passes
+(coordinate ``i`` is exact after pass ``i``). The two flows differ in which way ``A`` points
+(``x``: base side, ``y``: data side; the lecture's ``f`` maps data to noise):
+
+- **MAF**: ``A`` is the density direction, ``x = A(y)``, i.e. the lecture's
+  ``z_j = (x_j - μ_j(x_{<j})) / σ_j(x_{<j})`` with ``σ = exp(-s)``, ``μ = -m exp(-s)``.
+  Density: one pass; sampling: D passes; ``log|det dy/dx| = -sum_i s_i(y)``.
+- **IAF**: ``A`` is the sampling direction, ``y = A(x)``. Sampling: one pass; density: D
+  passes; ``log|det dy/dx| = sum_i s_i(x)``.
+
+So MAF is the fast choice for a density model (maximum likelihood) and IAF for a guide
+(a sample and its log-density in one pass, the log-det coming with the sample). MADE emits the
+parameters of the one-pass map directly, as zuko and nflows do, so the pass that is taken
+most is the cheap one, differentiated with the fewest operations. The log-scale is
+soft-clipped (see :mod:`.affine`) and MADE's output layer starts at zero, so a new layer is the
+identity.
+"""
+
+from torch import nn
+
+from .affine import LOG_SCALE_BOUND, affine_forward, affine_inverse, check_bound, soft_clip
+from .base import Bijection, ConditionalBijection
+from .made import HIDDEN, MADE
+
+
+class _Autoregressive:
+    """The computations; ``samples_in_one_pass`` is True for IAF, False for MAF."""
+
+    samples_in_one_pass = False
+
+    def _build(self, hidden, context_dim, residual, log_scale_bound, activation):
+        self.log_scale_bound = check_bound(log_scale_bound)
+        self.made = MADE(self.dim, hidden, context_dim, residual, activation)
+
+    def _direct(self, v, context):
+        """``(A(v), log|det dA/dv|)`` in one MADE pass."""
+        return affine_forward(v, *self.made(v, context), self.log_scale_bound)
+
+    def _solve(self, w, context):
+        """``(v, log|det dA/dv|)`` with ``A(v) = w``, in D MADE passes."""
+        v = w
+        for _ in range(self.dim):
+            v, log_det = affine_inverse(w, *self.made(v, context), self.log_scale_bound)
+        return v, log_det
+
+    def _forward(self, x, context=None):
+        if self.samples_in_one_pass:
+            return self._direct(x, context)
+        y, log_det = self._solve(x, context)
+        return y, -log_det
+
+    def _backward(self, y, context=None):
+        if self.samples_in_one_pass:
+            return self._solve(y, context)
+        x, log_det = self._direct(y, context)
+        return x, -log_det
+
+    def _log_det(self, x, y, context=None):
+        v = x if self.samples_in_one_pass else y
+        log_det = soft_clip(self.made(v, context)[1], self.log_scale_bound).sum(-1)
+        return log_det if self.samples_in_one_pass else -log_det
+
+
+class _AffineAutoregressive(_Autoregressive, Bijection):
+    def __init__(self, dim, hidden=HIDDEN, *, residual=False, log_scale_bound=LOG_SCALE_BOUND,
+                 activation=nn.ReLU):
+        super().__init__(dim)
+        self._build(hidden, 0, residual, log_scale_bound, activation)
+
+
+class _ConditionalAffineAutoregressive(_Autoregressive, ConditionalBijection):
+    def __init__(self, dim, context_dim, hidden=HIDDEN, *, residual=False,
+                 log_scale_bound=LOG_SCALE_BOUND, activation=nn.ReLU):
+        super().__init__(dim, context_dim)
+        self._build(hidden, context_dim, residual, log_scale_bound, activation)
+
+
+class MAF(_AffineAutoregressive):
+    """Masked autoregressive flow: one-pass density, D-pass sampling (``dim`` >= 2).
+
+    ``MAF(dim, hidden=(256, 256), *, residual=False, log_scale_bound=5.0, activation=nn.ReLU)``
+    """
+
+    samples_in_one_pass = False
+
+
+class IAF(_AffineAutoregressive):
+    """Inverse autoregressive flow: one-pass sampling, D-pass density (``dim`` >= 2)."""
+
+    samples_in_one_pass = True
+
+
+class ConditionalMAF(_ConditionalAffineAutoregressive):
+    """MAF whose MADE also reads a context ``c``: ``condition(c)`` gives the transform.
+
+    ``ConditionalMAF(dim, context_dim, hidden=(256, 256), *, residual=False, log_scale_bound=5.0,
+    activation=nn.ReLU)``; ``dim`` may be 1 (the context drives the single coordinate).
+    """
+
+    samples_in_one_pass = False
+
+
+class ConditionalIAF(_ConditionalAffineAutoregressive):
+    """IAF whose MADE also reads a context ``c`` (e.g. an encoder output in a flow guide)."""
+
+    samples_in_one_pass = True

@@ -1,0 +1,104 @@
+"""Affine coupling layers (RealNVP), unconditional and conditional.
+
+The coordinates split into a kept part ``x_1`` (``mask`` True) and a changed part ``x_2``:
+
+- forward ``y_1 = x_1``, ``y_2 = x_2 * exp(s(x_1)) + m(x_1)``;
+- inverse ``x_1 = y_1``, ``x_2 = (y_2 - m(y_1)) * exp(-s(y_1))``;
+- ``log|det dy/dx| = sum_j s_j(x_1)``: in the order (kept, changed) the Jacobian is
+  ``[[I, 0], [*, diag(exp s)]]``, lower triangular.
+
+Both directions take one pass of the conditioner MLP ``(m, s) = net(x_1[, c])``: cost
+O(B (D_1 H + H² + 2 H D_2)). A coupling layer is an autoregressive layer whose conditionals
+ignore all but the kept coordinates, so the log-scale rule and identity start are the same.
+It needs ``dim`` >= 2 (a kept and a changed coordinate); alternate which half is kept with a
+permutation between layers (``build_flow`` inserts one).
+"""
+
+import torch
+from torch import nn
+
+from ..errors import bad_value
+from .affine import LOG_SCALE_BOUND, affine_forward, affine_inverse, check_bound, soft_clip
+from .base import Bijection, ConditionalBijection
+from .made import HIDDEN, MaskedMLP
+
+
+def coupling_mask(dim, mask=None):
+    """``mask`` as a bool tensor with at least one kept and one changed coordinate.
+
+    ``None`` keeps the first ``dim // 2`` coordinates (the lecture's ``x_{1:d}``).
+    """
+    if dim < 2:
+        raise bad_value("dim", dim, "at least 2 for a coupling layer (it needs a kept and a changed coordinate)")
+    if mask is None:
+        return torch.arange(dim) < dim // 2
+    mask = torch.as_tensor(mask)
+    if mask.shape != (dim,) or mask.dtype != torch.bool or mask.all() or not mask.any():
+        raise bad_value(
+            "mask", mask.tolist(), f"{dim} booleans with at least one True (kept) and one False (changed)"
+        )
+    return mask.cpu()
+
+
+class _Coupling:
+    """The computations shared by the unconditional and conditional layers.
+
+    The kept coordinates are gathered to the front (skipped when they already are, as with
+    halves), the vector is split, and the result is scattered back.
+    """
+
+    def _build(self, mask, hidden, context_dim, residual, log_scale_bound, activation):
+        mask = coupling_mask(self.dim, mask)
+        self.log_scale_bound = check_bound(log_scale_bound)
+        self.kept_dim = int(mask.sum())
+        front = torch.cat([mask.nonzero().flatten(), (~mask).nonzero().flatten()])
+        in_order = torch.equal(front, torch.arange(self.dim))
+        self.register_buffer("mask", mask, persistent=False)
+        self.register_buffer("gather", None if in_order else front, persistent=False)
+        self.register_buffer("scatter", None if in_order else torch.argsort(front), persistent=False)
+        self.net = MaskedMLP(self.kept_dim, 2 * (self.dim - self.kept_dim), hidden, context_dim,
+                             residual=residual, activation=activation)
+
+    def _shift_raw(self, kept, context):
+        return self.net(kept, context).chunk(2, dim=-1)
+
+    def _split(self, v):
+        v = v if self.gather is None else v[..., self.gather]
+        return v.split([self.kept_dim, self.dim - self.kept_dim], dim=-1)
+
+    def _couple(self, v, context, step):
+        kept, changed = self._split(v)
+        changed, log_det = step(changed, *self._shift_raw(kept, context), self.log_scale_bound)
+        out = torch.cat([kept.expand(*changed.shape[:-1], -1), changed], dim=-1)
+        return (out if self.scatter is None else out[..., self.scatter]), log_det
+
+    def _forward(self, x, context=None):
+        return self._couple(x, context, affine_forward)
+
+    def _backward(self, y, context=None):
+        return self._couple(y, context, affine_inverse)
+
+    def _log_det(self, x, y, context=None):
+        raw = self._shift_raw(self._split(x)[0], context)[1]
+        return soft_clip(raw, self.log_scale_bound).sum(-1)
+
+
+class AffineCoupling(_Coupling, Bijection):
+    """RealNVP affine coupling: one pass both ways.
+
+    ``mask``: ``dim`` booleans, True = kept; ``None`` keeps the first ``dim // 2``.
+    """
+
+    def __init__(self, dim, hidden=HIDDEN, *, mask=None, residual=False,
+                 log_scale_bound=LOG_SCALE_BOUND, activation=nn.ReLU):
+        super().__init__(dim)
+        self._build(mask, hidden, 0, residual, log_scale_bound, activation)
+
+
+class ConditionalAffineCoupling(_Coupling, ConditionalBijection):
+    """Affine coupling whose conditioner also reads a context: ``condition(c)`` gives the transform."""
+
+    def __init__(self, dim, context_dim, hidden=HIDDEN, *, mask=None, residual=False,
+                 log_scale_bound=LOG_SCALE_BOUND, activation=nn.ReLU):
+        super().__init__(dim, context_dim)
+        self._build(mask, hidden, context_dim, residual, log_scale_bound, activation)

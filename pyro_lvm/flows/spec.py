@@ -1,0 +1,82 @@
+"""Build a stack of flow layers from a short spec such as ``"lu,coupling,lu,coupling"``.
+
+Grammar: comma-separated layer names, each optionally followed by ``*N`` (N >= 1) to repeat
+it: ``"maf*5"``, ``"qr,iaf*2"``. Names: ``lu``, ``qr`` (linear), ``maf``, ``iaf``
+(autoregressive), ``coupling`` (affine coupling, halves), ``reverse``, ``shuffle`` (fixed
+permutations). Layers are listed in Pyro's order, from the base to the data. Between two
+consecutive autoregressive/coupling layers a ``reverse`` permutation is inserted, so that
+each coordinate is conditioned on, or kept, in turn; a linear layer already mixes all
+coordinates, so none is inserted next to one.
+"""
+
+import torch
+
+from ..errors import bad_type, bad_value
+from .autoregressive import IAF, MAF, ConditionalIAF, ConditionalMAF
+from .base import check_count
+from .coupling import AffineCoupling, ConditionalAffineCoupling
+from .linear import LULinear, QRLinear
+from .made import HIDDEN
+from .permute import Permute
+
+#: Layers whose conditioner reads part of the input (name -> (unconditional, conditional)).
+_NETWORK_LAYERS = {
+    "maf": (MAF, ConditionalMAF),
+    "iaf": (IAF, ConditionalIAF),
+    "coupling": (AffineCoupling, ConditionalAffineCoupling),
+}
+#: Layers without a network (name -> builder from ``(dim, seed)``).
+_PLAIN_BUILDERS = {
+    "lu": lambda dim, seed: LULinear(dim),
+    "qr": lambda dim, seed: QRLinear(dim),
+    "reverse": lambda dim, seed: Permute.reverse(dim),
+    "shuffle": lambda dim, seed: Permute.random(dim, seed=seed),
+}
+#: Every name the spec language knows.
+LAYER_NAMES = tuple(sorted((*_NETWORK_LAYERS, *_PLAIN_BUILDERS)))
+_EXPECTED = f"comma-separated layer names among {', '.join(LAYER_NAMES)}, each optionally followed by *N with N >= 1"
+
+
+def parse_spec(spec):
+    """The layer names of ``spec`` with repetitions expanded: ``"qr,iaf*2"`` -> ``["qr", "iaf", "iaf"]``."""
+    if not isinstance(spec, str):
+        raise bad_type("spec", spec, f"a string of {_EXPECTED}")
+    names = []
+    for token in spec.split(","):
+        name, star, count = (part.strip() for part in token.strip().lower().partition("*"))
+        if name not in LAYER_NAMES:
+            raise bad_value("spec", spec, f"{_EXPECTED}; {token.strip()!r} is not one")
+        if star and not (count.isdigit() and int(count) >= 1):
+            raise bad_value("spec", spec, f"{_EXPECTED}; the count in {token.strip()!r} is not")
+        names += [name] * (int(count) if star else 1)
+    return names
+
+
+def _layer(name, dim, hidden, context_dim, seed):
+    if name in _PLAIN_BUILDERS:
+        return _PLAIN_BUILDERS[name](dim, seed)
+    unconditional, conditional = _NETWORK_LAYERS[name]
+    return conditional(dim, context_dim, hidden) if context_dim else unconditional(dim, hidden)
+
+
+def build_flow(spec, dim, hidden=HIDDEN, context_dim=0, seed=0):
+    """The layers of ``spec`` for vectors of size ``dim``, in Pyro's order (base to data).
+
+    With ``context_dim > 0`` the maf/iaf/coupling layers are conditional (call
+    ``condition(context)`` or use ``ConditionalTransformedDistribution``); the others are not.
+    ``seed`` fixes the initial parameters and the ``shuffle`` permutations without touching
+    the global random state.
+    """
+    names = parse_spec(spec)
+    check_count("dim", dim)
+    check_count("context_dim", context_dim, minimum=0)
+    check_count("seed", seed, minimum=0)
+    layers, previous = [], None
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for index, name in enumerate(names):
+            if name in _NETWORK_LAYERS and previous in _NETWORK_LAYERS:
+                layers.append(Permute.reverse(dim))
+            layers.append(_layer(name, dim, hidden, context_dim, seed + index))
+            previous = name
+    return layers
