@@ -7,7 +7,7 @@ A model is ``model(x, indices=None, num_data=None)`` (prior and likelihood, loca
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Dataset, load_dataset, load_digits, load_mnist, validate_data
-from .guides import FullRankNormalGuide, LocalNormalGuide, MeanFieldNormalGuide
+from .guides import FlowGuide, FullRankNormalGuide, LocalNormalGuide, MeanFieldNormalGuide
 from .infer import (TrainConfig, Trainer, TrainingDiverged, elbo_per_datapoint,
                     evaluate_per_datapoint, gradient_variance, importance_log_likelihood,
                     inference_gaps, naive_log_likelihood)
@@ -18,7 +18,7 @@ from .runtime import resolve_device, set_seed
 
 __version__ = "0.1.0"
 
-__all__ = ["BernoulliLikelihood", "Dataset", "FullRankNormalGuide", "GaussianLikelihood",
+__all__ = ["BernoulliLikelihood", "Dataset", "FlowGuide", "FullRankNormalGuide", "GaussianLikelihood",
            "GaussianMixture", "LocalNormalGuide", "MeanFieldNormalGuide", "PPCA",
            "TrainConfig", "Trainer", "TrainingDiverged", "VAE", "data_plate",
            "elbo_per_datapoint", "evaluate_per_datapoint", "gradient_variance",

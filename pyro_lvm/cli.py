@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from .errors import bad_value
-from .guides import GUIDES
+from .guides import GUIDE_NAMES
 from .infer import ELBOS, TrainConfig, TrainingDiverged
 from .likelihoods import LIKELIHOODS
 from .runs import MODELS, RECIPES, RunSpec, evaluate_run, sample_run, train_run
@@ -48,8 +48,9 @@ def build_parser():
     train.add_argument("--scale", type=float, default=None,
                        help="fixed Gaussian scale (default: learned per feature)")
     train.add_argument("--latent-dim", type=int, default=defaults.latent_dim)
-    train.add_argument("--guide", default=defaults.guide, choices=sorted(GUIDES),
-                       help="the VAE's amortized guide q(z|x) (default: meanfield)")
+    train.add_argument("--guide", default=defaults.guide,
+                       help=f"the VAE's amortized guide q(z|x): {GUIDE_NAMES} "
+                            "(default: meanfield)")
     train.add_argument("--components", type=int, default=defaults.components,
                        help="mixture components of gmm (default 3)")
     train.add_argument("--flow", default=defaults.flow,

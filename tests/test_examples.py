@@ -59,3 +59,10 @@ def test_gmm_example_recovers_the_clusters(capsys):
 def test_gradient_variance_example(capsys):
     out = _run("gradient_variance", [], capsys)
     assert _line(out, "score / reparam variance ratio")[0] > 10
+
+
+def test_flow_guide_example(capsys):
+    out = _run("flow_guide_vae", [], capsys)
+    for name in ("meanfield", "flow:iaf*2"):
+        elbo, log_px, gap = _line(out, name)
+        assert elbo <= log_px and gap >= 0

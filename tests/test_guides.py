@@ -4,7 +4,8 @@ import pyro.distributions as dist
 import pytest
 import torch
 
-from pyro_lvm.guides import FullRankNormalGuide, LocalNormalGuide, MeanFieldNormalGuide
+from pyro_lvm.guides import (FlowGuide, FullRankNormalGuide, LocalNormalGuide,
+                             MeanFieldNormalGuide)
 from pyro_lvm.guides.fullrank import lower_triangular
 from pyro_lvm.infer import evaluate_per_datapoint, fit_local_guide, inference_gaps
 
@@ -78,3 +79,46 @@ def test_local_guide_rows_and_initialisation():
     assert isinstance(full.distribution(x), dist.MultivariateNormal)
     with pytest.raises(ValueError, match="indices: got None"):
         local.distribution(x[:4])
+
+
+def test_a_new_flow_guide_is_its_encoder_normal_and_its_density_is_the_change_of_variables():
+    torch.manual_seed(0)
+    guide = FlowGuide(6, 3, spec="iaf,lu,iaf", hidden=(8,), context_dim=4, flow_hidden=(8,))
+    x = torch.randn(5, 6)
+    q = guide.distribution(x)
+    z = q.rsample()
+    base = q.base_dist
+    assert torch.allclose(q.log_prob(z), base.log_prob(z), atol=1e-5)  # identity at creation
+    for p in guide.parameters():
+        p.data.normal_(0, 0.3)
+    q = guide.distribution(x)
+    z0 = q.base_dist.rsample()
+    z, log_det = z0, torch.zeros(5)
+    for layer in q.transforms:
+        new = layer(z)
+        log_det = log_det + layer.log_abs_det_jacobian(z, new)
+        z = new
+    assert torch.allclose(q.log_prob(z), q.base_dist.log_prob(z0) - log_det, atol=1e-4)
+    q.log_prob(q.rsample()).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in guide.parameters())
+
+
+def test_flow_guide_by_name_and_under_particles():
+    from pyro_lvm import VAE
+    from pyro_lvm.guides import make_guide
+    from pyro_lvm.infer import log_weights
+    guide = make_guide("flow:iaf*2", 12, 3, hidden=(16,))
+    assert isinstance(guide, FlowGuide) and len(guide.transforms) == 3  # iaf, reverse, iaf
+    vae = VAE(12, latent_dim=3, hidden=(16,), guide="flow:iaf*2")
+    assert log_weights(vae.model, vae.guide, torch.rand(5, 12).round(), 7).shape == (7, 5)
+    with pytest.raises(ValueError, match="guide: got 'normalizing'"):
+        make_guide("normalizing", 12, 3)
+    with pytest.raises(ValueError, match="glow"):
+        make_guide("flow:glow", 12, 3)
+
+
+def test_gaps_need_a_normal_family(linear_gaussian):
+    lg, x = linear_gaussian
+    guide = FlowGuide(5, 2, hidden=(8,), context_dim=2, flow_hidden=(8,)).double()
+    with pytest.raises(TypeError, match="guide: got FlowGuide, expected a guide of a Normal"):
+        inference_gaps(lg.model, guide, x, num_samples=10, steps=1)

@@ -1,10 +1,11 @@
 """Guides q(z | x): amortized encoders, the local guide, and the contract a user's own guide
 follows (docs/contract.md)."""
 
+from .flow import FlowGuide
 from .fullrank import FullRankNormalGuide
 from .local import LocalNormalGuide
 from .meanfield import MeanFieldNormalGuide
-from .registry import GUIDES, make_guide
+from .registry import GUIDE_NAMES, GUIDES, make_guide
 
-__all__ = ["GUIDES", "FullRankNormalGuide", "LocalNormalGuide", "MeanFieldNormalGuide",
+__all__ = ["GUIDES", "GUIDE_NAMES", "FlowGuide", "FullRankNormalGuide", "LocalNormalGuide", "MeanFieldNormalGuide",
            "make_guide"]

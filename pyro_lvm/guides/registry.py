@@ -1,14 +1,19 @@
 """Built-in amortized guides by name, as the CLI and checkpoints refer to them."""
 
 from ..errors import bad_value
+from .flow import FlowGuide
 from .fullrank import FullRankNormalGuide
 from .meanfield import MeanFieldNormalGuide
 
 GUIDES = {"meanfield": MeanFieldNormalGuide, "fullrank": FullRankNormalGuide}
+GUIDE_NAMES = "'meanfield', 'fullrank' or 'flow:SPEC' (e.g. 'flow:iaf*2')"
 
 
 def make_guide(name, data_dim, latent_dim, hidden=(256,)):
-    """The amortized guide called ``name`` ('meanfield' or 'fullrank')."""
+    """The amortized guide called ``name``: 'meanfield', 'fullrank' or 'flow:SPEC' (a
+    :class:`FlowGuide` whose layers are the flow spec, e.g. 'flow:iaf*2')."""
+    if isinstance(name, str) and name.startswith("flow:"):
+        return FlowGuide(data_dim, latent_dim, spec=name[len("flow:"):], hidden=hidden)
     if name not in GUIDES:
-        raise bad_value("guide", name, f"one of {sorted(GUIDES)}")
+        raise bad_value("guide", name, GUIDE_NAMES)
     return GUIDES[name](data_dim, latent_dim, hidden)

@@ -31,6 +31,11 @@ def fit_local_guide(model, guide, x, steps=300, learning_rate=1e-2, num_particle
         raise bad_type("guide", guide, "an amortized Normal guide with a distribution(x) method")
     with torch.no_grad():
         q = guide.distribution(x)
+    normal = isinstance(q, dist.MultivariateNormal) or (
+        isinstance(q, dist.Independent) and isinstance(q.base_dist, dist.Normal))
+    if not normal:
+        raise bad_type("guide", guide, "a guide of a Normal family (meanfield or fullrank): the "
+                       "local guide that measures the approximation gap is of its family")
     local = LocalNormalGuide(x.shape[0], q.event_shape[0],
                              full_rank=isinstance(q, dist.MultivariateNormal)).to(x.device)
     local.initialize_from(guide, x)

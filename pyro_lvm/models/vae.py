@@ -24,7 +24,8 @@ class VAE(nn.Module):
     ``model(x)`` is the prior and the decoder likelihood inside the ``"data"`` plate (sites
     ``"z"`` and ``"x"``); ``guide`` is any module that follows the model/guide contract, or the
     name of a built-in amortized guide with the decoder's hidden sizes: ``"meanfield"`` (the
-    default, :class:`~pyro_lvm.guides.MeanFieldNormalGuide`) or ``"fullrank"``.
+    default, :class:`~pyro_lvm.guides.MeanFieldNormalGuide`), ``"fullrank"`` or
+    ``"flow:SPEC"`` (:class:`~pyro_lvm.guides.FlowGuide`).
     """
 
     def __init__(self, data_dim, latent_dim=16, hidden=(256,), likelihood="bernoulli",
