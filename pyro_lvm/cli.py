@@ -82,6 +82,8 @@ def build_parser():
     evaluate.add_argument("--num-samples", "-k", type=int, default=1000)
     evaluate.add_argument("--gaps", action="store_true",
                           help="split the gap into approximation and amortization gaps")
+    evaluate.add_argument("--gap-steps", type=int, default=300,
+                          help="optimization steps of the per-datapoint guide (default 300)")
     _add_common(evaluate)
 
     sample = commands.add_parser("sample", help="draw samples from a trained run")
@@ -135,7 +137,7 @@ def _train(args):
 
 def _evaluate(args):
     metrics = evaluate_run(args.run_dir, args.num_samples, device=args.device, seed=args.seed,
-                           gaps=args.gaps)
+                           gaps=args.gaps, gap_steps=args.gap_steps)
     print(_table(_metric_rows(metrics)))
 
 

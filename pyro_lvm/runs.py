@@ -236,7 +236,8 @@ def load_run(run_dir, device=None):
     return lvm, dataset, spec
 
 
-def evaluate_run(run_dir, num_samples=1000, device=None, seed=0, gaps=False, quiet=None):
+def evaluate_run(run_dir, num_samples=1000, device=None, seed=0, gaps=False, gap_steps=300,
+                 quiet=None):
     """Evaluate the run's model on its test set; writes ``evaluation.json``.
 
     With ``gaps``, also split the gap log p(x) − ELBO into its approximation and amortization
@@ -246,8 +247,8 @@ def evaluate_run(run_dir, num_samples=1000, device=None, seed=0, gaps=False, qui
     set_seed(seed)
     metrics = evaluate(lvm, dataset, num_samples)
     if gaps:
-        parts = inference_gaps(lvm.model, lvm.guide, dataset.test, num_samples,
-                               quiet=True if quiet is None else quiet)
+        parts = inference_gaps(lvm.model, lvm.guide, dataset.test, num_samples, steps=gap_steps,
+                               quiet=quiet)
         metrics.update({name: float(parts[name].mean())
                         for name in ("approximation_gap", "amortization_gap", "elbo_local")})
     write_json(metrics, Path(run_dir) / "evaluation.json")

@@ -62,7 +62,8 @@ def test_full_rank_guide_and_gaps(tmp_path, capsys):
     out = tmp_path / "fullrank"
     assert main(["train", "--out", str(out), "--guide", "fullrank", *FAST]) == 0
     assert load_checkpoint(out / "checkpoint.pt")["model_config"]["guide"] == "fullrank"
-    assert main(["evaluate", str(out), "-k", "50", "--gaps", "--device", "cpu"]) == 0
+    assert main(["evaluate", str(out), "-k", "50", "--gaps", "--gap-steps", "60",
+                 "--device", "cpu"]) == 0
     evaluation = json.loads((out / "evaluation.json").read_text())
     assert "approximation gap" in capsys.readouterr().out
     gap = evaluation["test_log_px"] - evaluation["test_elbo"]

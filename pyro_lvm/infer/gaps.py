@@ -12,6 +12,9 @@ encoder loses by sharing one network among all datapoints.  q* is a
 the model held fixed.
 """
 
+import sys
+
+import pyro
 import pyro.distributions as dist
 import torch
 from tqdm.auto import tqdm
@@ -23,7 +26,7 @@ from .objectives import make_elbo
 
 
 def fit_local_guide(model, guide, x, steps=300, learning_rate=1e-2, num_particles=8,
-                    quiet=True):
+                    quiet=None):
     """q*: a :class:`LocalNormalGuide` of ``guide``'s family (diagonal or full covariance),
     started at ``guide.distribution(x)`` and fitted to ``x`` by Adam on the ELBO, with a step
     size decaying linearly to zero; only its own parameters move."""
@@ -43,8 +46,10 @@ def fit_local_guide(model, guide, x, steps=300, learning_rate=1e-2, num_particle
     # A linearly decaying step size lets the noisy gradient steps settle at the optimum.
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 1.0 - t / steps)
     elbo = make_elbo("trace", num_particles)
-    for _ in tqdm(range(steps), disable=quiet, desc="local guide", leave=False):
-        loss = elbo.differentiable_loss(model, local, x)
+    quiet = (not sys.stderr.isatty()) if quiet is None else quiet
+    for step in tqdm(range(steps), disable=quiet, desc="local guide", leave=False):
+        with pyro.validation_enabled(step == 0):
+            loss = elbo.differentiable_loss(model, local, x)
         optimizer.zero_grad(set_to_none=True)
         grads = torch.autograd.grad(loss, list(local.parameters()))
         for parameter, grad in zip(local.parameters(), grads):
@@ -55,7 +60,7 @@ def fit_local_guide(model, guide, x, steps=300, learning_rate=1e-2, num_particle
 
 
 def inference_gaps(model, guide, x, num_samples=1000, steps=300, learning_rate=1e-2,
-                   log_px=None, quiet=True):
+                   log_px=None, quiet=None):
     """Per-row ``log_px``, ``elbo_amortized``, ``elbo_local``, ``approximation_gap`` and
     ``amortization_gap`` (nats), their sum being ``log_px − elbo_amortized``.
 

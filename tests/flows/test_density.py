@@ -22,15 +22,6 @@ def clean_param_store():
     pyro.clear_param_store()
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny networks run faster (and steadier on a busy 2-core machine) on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def random_flow(dim=3, spec=SPEC, scale=0.3, seed=0):
     flow = FlowDensity(dim, build_flow(spec, dim, hidden=(8, 8), seed=seed)).to(F64)
     generator = torch.Generator().manual_seed(seed)
@@ -94,7 +85,7 @@ def test_trace_elbo_is_the_negative_log_likelihood_with_subsampling_and_particle
     assert vectorized.loss(flow.model, flow.guide, x) == pytest.approx(-log_p.sum().item())
 
 
-def test_the_trainer_changes_every_parameter_of_two_flows_in_one_process(one_thread):
+def test_the_trainer_changes_every_parameter_of_two_flows_in_one_process():
     x = torch.randn(32, 3)
     for seed in (0, 1):  # a second flow with the same parameter names must train too
         flow = FlowDensity(3, build_flow(SPEC, 3, hidden=(8, 8), seed=seed))
@@ -205,7 +196,7 @@ def _banana_log_prob(x):
     [lambda: MAF(2, (64, 64)), lambda: AffineCoupling(2, (64, 64), mask=[True, False])],
     ids=["maf", "coupling"],
 )
-def test_maximum_likelihood_recovers_a_density_one_affine_layer_represents(layer, one_thread):
+def test_maximum_likelihood_recovers_a_density_one_affine_layer_represents(layer):
     """x1 ~ N(0, 1), x2 | x1 ~ N(x1²/2, 0.5²): one affine layer with m(x1) = x1²/2, s = log 0.5."""
     generator = torch.Generator().manual_seed(0)
     train, held_out = _banana(4000, generator), _banana(4000, generator)
