@@ -47,6 +47,7 @@ def reference_step(vae):
 
 
 def package_step(vae, **config):
+    """``Trainer.step``, exactly what ``fit`` runs for each minibatch."""
     trainer = Trainer(vae, TrainConfig(batch_size=B, **config), device="cpu")
     return trainer.step
 
@@ -70,9 +71,9 @@ def pyro_svi_step(vae):
 
 VARIANTS = {
     "pure PyTorch (reference)": reference_step,
-    "pyro_lvm default (Trace_ELBO)": package_step,
-    "pyro_lvm --jit": lambda vae: package_step(vae, jit=True),
-    "pyro_lvm --elbo meanfield": lambda vae: package_step(vae, elbo="meanfield"),
+    "pyro_lvm default (Trace_ELBO, traced)": package_step,
+    "pyro_lvm --no-jit (Trace_ELBO, eager)": lambda vae: package_step(vae, jit=False),
+    "pyro_lvm --elbo meanfield (eager)": lambda vae: package_step(vae, elbo="meanfield"),
     "pyro.infer.SVI + pyro.optim.Adam": pyro_svi_step,
 }
 

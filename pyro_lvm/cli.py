@@ -66,7 +66,9 @@ def build_parser():
     train.add_argument("--elbo", default=train_defaults.elbo, choices=sorted(ELBOS),
                        help="trace: Trace_ELBO; meanfield: TraceMeanField_ELBO (closed-form "
                             "KL); enum: TraceEnum_ELBO (always used for gmm)")
-    train.add_argument("--jit", action="store_true", help="compile the ELBO with torch.jit.trace")
+    train.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
+                       help="compile the loss with torch.jit.trace (default: yes for the "
+                            "built-in models that can be traced)")
     train.add_argument("--particles", type=int, default=train_defaults.num_particles)
     train.add_argument("--clip-norm", type=float, default=None, help="gradient norm clipping")
     train.add_argument("--eval-samples", type=int, default=defaults.eval_samples,

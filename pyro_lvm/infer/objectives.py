@@ -11,12 +11,16 @@ import warnings
 
 import pyro
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO, TraceMeanField_ELBO
+import torch
 from torch import jit, nn
 
 from ..errors import bad_value
 from ..plates import MAX_PLATE_NESTING
 
 ELBOS = {"trace": Trace_ELBO, "meanfield": TraceMeanField_ELBO, "enum": TraceEnum_ELBO}
+#: The objectives whose ``torch.jit.trace`` gives the eager loss and gradient (tested): a traced
+#: ``TraceMeanField_ELBO`` keeps its closed-form KL term as a constant of the trace.
+COMPILABLE_ELBOS = ("trace", "enum")
 
 
 def make_elbo(name="trace", num_particles=1):
@@ -45,28 +49,57 @@ class NegativeELBO(nn.Module):
         return self.elbo.differentiable_loss(self.lvm.model, self.lvm.guide, x, indices, num_data)
 
 
+def is_builtin(module):
+    """Whether every submodule of ``module`` is one of this package's or torch's own: models
+    whose structure is known not to depend on the data's values, so a trace of one step is
+    every step."""
+    return all(type(m).__module__.split(".")[0] in ("pyro_lvm", "torch")
+               for m in module.modules())
+
+
 class CompiledNegativeELBO:
     """:class:`NegativeELBO` traced once per minibatch shape with ``torch.jit.trace``.
 
     After the first call for a shape, no Python runs inside Pyro: the graph of the model and guide,
     the draws included, is replayed.  Only for models whose structure does not depend on the
     data values (no data-dependent Python branches); the plate scale ``num_data / batch`` is
-    part of each trace.
+    part of each trace.  A model that cannot be traced (flow layers, whose torch
+    ``Transform`` attributes defeat ``torch.jit``) runs eagerly instead, with a warning when
+    ``warn`` is set.
     """
 
-    def __init__(self, loss):
+    def __init__(self, loss, warn=True):
         self.loss = loss
+        self.warn = warn
         self._traced = {}
 
     def __call__(self, x, indices, num_data):
         key = (tuple(x.shape), int(num_data), x.device, x.dtype)
         if key not in self._traced:
-            with pyro.validation_enabled(False), warnings.catch_warnings():
-                warnings.simplefilter("ignore", category=jit.TracerWarning)
-                warnings.simplefilter("ignore", category=DeprecationWarning)  # torch >= 2.9
-                self._traced[key] = jit.trace(
-                    _BoundNumData(self.loss, int(num_data)), (x, indices), check_trace=False)
-        return self._traced[key](x, indices)
+            self._traced[key] = self._compile(x, indices, int(num_data))
+        # Replayed as traced: TorchScript's optimizing executor would re-profile and fuse after
+        # a few calls, changing the float rounding between a run and its resumed copy.
+        with jit.optimized_execution(False):
+            return self._traced[key](x, indices)
+
+    def _compile(self, x, indices, num_data):
+        """Trace on a forked RNG, so that the tracing run leaves the random stream as it was:
+        every step, the first included, then draws exactly as the replayed graph does (a
+        resumed run retraces and must draw what the uninterrupted run drew)."""
+        bound = _BoundNumData(self.loss, num_data)
+        devices = [x.device] if x.device.type == "cuda" else []
+        with pyro.validation_enabled(False), warnings.catch_warnings(), \
+                torch.random.fork_rng(devices=devices):
+            warnings.simplefilter("ignore", category=jit.TracerWarning)
+            warnings.simplefilter("ignore", category=DeprecationWarning)  # torch >= 2.9
+            try:
+                return jit.trace(bound, (x, indices), check_trace=False)
+            except (NotImplementedError, RuntimeError, TypeError) as error:
+                failure = error
+        if self.warn:
+            warnings.warn(f"jit: could not trace the loss ({type(failure).__name__}: "
+                          f"{failure}); training without compilation", stacklevel=3)
+        return bound
 
 
 class _BoundNumData(nn.Module):

@@ -22,7 +22,8 @@ from ..errors import bad_type, bad_value
 from ..runtime import get_rng_state, resolve_device, set_rng_state, set_seed
 from .contract import check_pair
 from .evaluation import elbo_per_datapoint
-from .objectives import CompiledNegativeELBO, NegativeELBO, make_elbo
+from .objectives import (COMPILABLE_ELBOS, CompiledNegativeELBO, NegativeELBO, is_builtin,
+                         make_elbo)
 
 
 class TrainingDiverged(RuntimeError):
@@ -37,7 +38,7 @@ class TrainConfig:
     batch_size: int = 128
     learning_rate: float = 1e-3
     elbo: str = "trace"
-    jit: bool = False
+    jit: bool | None = None
     num_particles: int = 1
     clip_norm: float | None = None
     seed: int = 0
@@ -50,12 +51,17 @@ class TrainConfig:
                 raise bad_value(name, value, "a positive integer")
         if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 10):
             raise bad_value("learning_rate", self.learning_rate, "a number in (0, 10)")
+        if self.jit not in (None, True, False):
+            raise bad_value("jit", self.jit, "True, False or None (compile the built-in models)")
         if self.clip_norm is not None and not (
                 isinstance(self.clip_norm, (int, float)) and self.clip_norm > 0):
             raise bad_value("clip_norm", self.clip_norm, "a positive number or None")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise bad_value("seed", self.seed, "a non-negative integer")
         make_elbo(self.elbo, self.num_particles)  # validates the name
+        if self.jit and self.elbo not in COMPILABLE_ELBOS:
+            raise bad_value("jit", self.jit, f"False or None with elbo={self.elbo!r}: a traced "
+                            "TraceMeanField_ELBO keeps its closed-form KL term as a constant")
 
 
 def _as_data(x, argument):
@@ -84,8 +90,10 @@ class Trainer:
             raise bad_value("lvm", type(lvm).__name__, "a module with trainable parameters")
         self.optimizer = torch.optim.Adam(parameters, lr=self.config.learning_rate)
         self.loss = NegativeELBO(lvm, make_elbo(self.config.elbo, self.config.num_particles))
-        if self.config.jit:
-            self.loss = CompiledNegativeELBO(self.loss)
+        self.compiled = (is_builtin(lvm) and self.config.elbo in COMPILABLE_ELBOS
+                         if self.config.jit is None else self.config.jit)
+        if self.compiled:
+            self.loss = CompiledNegativeELBO(self.loss, warn=self.config.jit is True)
         self.history = []
         self.epoch = 0
         self._rng = None  # RNG state after the last finished epoch; None: start from the seed
