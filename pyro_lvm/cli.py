@@ -1,4 +1,4 @@
-"""The ``pyro-lvm`` command: ``train``, ``evaluate`` and ``sample``.
+"""The ``pyro-lvm`` command: ``train``, ``evaluate``, ``sample``, ``encode`` and ``diagnose``.
 
 Bad arguments or bad data print one line (``pyro-lvm: error: ...``) and exit with status 2,
 before anything is written; a diverged training run exits with status 1 and keeps its last good
@@ -88,6 +88,27 @@ def build_parser():
                           help="optimization steps of the per-datapoint guide (default 300)")
     _add_common(evaluate)
 
+    encode = commands.add_parser(
+        "encode", help="project rows into the latent space: posterior means and sds per row")
+    encode.add_argument("run_dir")
+    encode.add_argument("--data", required=True, help="a .csv, .npy or .npz file of rows")
+    encode.add_argument("--out", required=True, help="latents.csv or latents.npy")
+    encode.add_argument("--sample", action="store_true",
+                        help="write draws z ~ q(z|x) instead of means and sds")
+    encode.add_argument("--num-samples", type=int, default=64,
+                        help="draws per row (with --sample, or for guides without closed-form "
+                             "moments)")
+    encode.add_argument("--batch-size", type=int, default=1024)
+    _add_common(encode)
+
+    diagnose = commands.add_parser(
+        "diagnose", help="did the fit work? PSIS k-hat, ESS, collapse, convergence; HTML report")
+    diagnose.add_argument("run_dir")
+    diagnose.add_argument("--num-samples", type=int, default=2500,
+                          help="importance draws per test row (default 2500)")
+    diagnose.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_common(diagnose)
+
     sample = commands.add_parser("sample", help="draw samples from a trained run")
     sample.add_argument("run_dir")
     sample.add_argument("-n", "--num-samples", type=int, default=100)
@@ -149,10 +170,29 @@ def _sample(args):
     print(f"samples: {image} (picture), {array} (array)")
 
 
+def _encode(args):
+    from .diagnostics import encode_run  # arviz and pandas load only for this command
+
+    path = encode_run(args.run_dir, args.data, args.out, sample=args.sample,
+                      batch_size=args.batch_size, device=args.device, seed=args.seed,
+                      num_samples=args.num_samples)
+    print(f"latents: {path}")
+
+
+def _diagnose(args):
+    from .diagnostics import diagnose_run, verdict_rows  # arviz loads only for this command
+
+    verdict = diagnose_run(args.run_dir, device=args.device, quiet=True if args.quiet else None,
+                           num_samples=args.num_samples, seed=args.seed)
+    print(_table(verdict_rows(verdict)))
+    print(f"report: {verdict['report']}")
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
-    command = {"train": _train, "evaluate": _evaluate, "sample": _sample}[args.command]
+    command = {"train": _train, "evaluate": _evaluate, "sample": _sample, "encode": _encode,
+               "diagnose": _diagnose}[args.command]
     try:
         command(args)
     except (ValueError, TypeError) as error:

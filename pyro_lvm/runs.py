@@ -225,8 +225,9 @@ def load_run(run_dir, device=None):
     """``(lvm, dataset, spec)`` of the run in ``run_dir``, the model in evaluation mode."""
     device = resolve_device(device)
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise bad_value("run_dir", str(run_dir), "an existing run directory")
+    if not (run_dir / CHECKPOINT).is_file():
+        raise bad_value("run_dir", str(run_dir),
+                        f"a run directory holding {CHECKPOINT} (written by pyro-lvm train)")
     state = load_checkpoint(run_dir / CHECKPOINT, map_location=device)
     spec = spec_from_state(state)
     dataset = _load_data(spec, device)

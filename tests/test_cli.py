@@ -215,3 +215,20 @@ def test_unknown_flow_layer_is_refused(tmp_path, capsys):
               str(tmp_path / "f"), *FAST])
     assert exit_info.value.code == 2
     assert "glow" in capsys.readouterr().err and not (tmp_path / "f").exists()
+
+
+def test_encode_and_diagnose(run_dir, tmp_path, capsys):
+    data = tmp_path / "rows.npy"
+    np.save(data, (np.random.default_rng(0).random((30, 64)) > 0.5).astype("float32"))
+    out = tmp_path / "latents.csv"
+    assert main(["encode", str(run_dir), "--data", str(data), "--out", str(out),
+                 "--device", "cpu"]) == 0
+    header, *lines = out.read_text().splitlines()
+    assert header.split(",") == [f"z{j}_mean" for j in range(2)] + [f"z{j}_sd" for j in range(2)]
+    assert len(lines) == 30
+    assert main(["diagnose", str(run_dir), "--num-samples", "300", "--quiet",
+                 "--device", "cpu"]) == 0
+    printed = capsys.readouterr().out
+    assert "khat > 0.7" in printed and "active units" in printed
+    assert (run_dir / "diagnostics" / "report.html").is_file()
+    assert json.loads((run_dir / "diagnostics" / "diagnostics.json").read_text())

@@ -77,15 +77,13 @@ class CompiledNegativeELBO:
         key = (tuple(x.shape), int(num_data), x.device, x.dtype)
         if key not in self._traced:
             self._traced[key] = self._compile(x, indices, int(num_data))
-        # Replayed as traced: TorchScript's optimizing executor would re-profile and fuse after
-        # a few calls, changing the float rounding between a run and its resumed copy.
-        with jit.optimized_execution(False):
-            return self._traced[key](x, indices)
+        return self._traced[key](x, indices)
 
     def _compile(self, x, indices, num_data):
-        """Trace on a forked RNG, so that the tracing run leaves the random stream as it was:
-        every step, the first included, then draws exactly as the replayed graph does (a
-        resumed run retraces and must draw what the uninterrupted run drew)."""
+        """Trace, then run the trace until TorchScript has profiled and optimized it, all on a
+        forked RNG: the random stream is left as it was, and every real step, the first
+        included, runs the same optimized graph and draws exactly what it draws in any other
+        run (a resumed run retraces and must reproduce the uninterrupted one bit for bit)."""
         bound = _BoundNumData(self.loss, num_data)
         devices = [x.device] if x.device.type == "cuda" else []
         with pyro.validation_enabled(False), warnings.catch_warnings(), \
@@ -93,13 +91,22 @@ class CompiledNegativeELBO:
             warnings.simplefilter("ignore", category=jit.TracerWarning)
             warnings.simplefilter("ignore", category=DeprecationWarning)  # torch >= 2.9
             try:
-                return jit.trace(bound, (x, indices), check_trace=False)
+                traced = jit.trace(bound, (x, indices), check_trace=False)
             except (NotImplementedError, RuntimeError, TypeError) as error:
                 failure = error
+            else:
+                parameters = [p for p in traced.parameters() if p.requires_grad]
+                for _ in range(_PROFILING_RUNS):
+                    torch.autograd.grad(traced(x, indices), parameters, allow_unused=True)
+                return traced
         if self.warn:
             warnings.warn(f"jit: could not trace the loss ({type(failure).__name__}: "
                           f"{failure}); training without compilation", stacklevel=3)
         return bound
+
+
+#: Runs after which TorchScript's profiling executor has settled on its optimized graph.
+_PROFILING_RUNS = 3
 
 
 class _BoundNumData(nn.Module):

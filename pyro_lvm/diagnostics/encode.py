@@ -1,0 +1,105 @@
+"""Projection to the latent space: each row's posterior mean and standard deviation under q.
+
+For a guide whose distribution at the site has moments (every Normal guide), they are exact;
+otherwise (a flow guide, say) they are Monte Carlo estimates from ``num_samples`` draws.  With
+S draws of the conditional moments (m_s, v_s) (without moments: m_s = z_s ~ q, v_s = 0), the
+law of total variance pools them:
+
+    E_q[z | x] = (1/S) Σ_s m_s,    Var_q[z | x] = (1/S) Σ_s v_s + (1/S) Σ_s (m_s − E_q[z | x])²,
+
+which also covers guides whose q(z | x) depends on global latents drawn alongside.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..checkpoint import write_atomically
+from ..data import load_array_file, validate_data
+from ..data.dataset import check_int
+from ..errors import bad_value
+from ..runtime import resolve_device, set_seed
+from .inference_data import check_rows, guide_trace, local_latent, per_draw
+from ..runs import load_run
+
+FORMATS = (".csv", ".npy")
+
+
+def row_batches(num_rows, batch_size, device):
+    """The indices of consecutive batches of at most ``batch_size`` rows."""
+    for start in range(0, num_rows, batch_size):
+        yield torch.arange(start, min(start + batch_size, num_rows), device=device)
+
+
+def site_moments(site, num_particles):
+    """(E[value], Var[value]) per row of a site traced under ``num_particles`` particles, the
+    event flattened: two tensors ``(rows, event_size)``, pooled over the particles as above."""
+    fn = site["fn"]
+    try:
+        mean, variance = fn.mean.expand_as(site["value"]), fn.variance.expand_as(site["value"])
+    except NotImplementedError:  # fresh draws: a replayed model site holds the guide's value
+        mean = fn.sample()
+        variance = torch.zeros_like(mean)
+    mean, variance = (per_draw(site, v, num_particles, fn.event_shape).flatten(2)
+                      for v in (mean, variance))
+    pooled = mean.mean(0)
+    return pooled, variance.mean(0) + ((mean - pooled) ** 2).mean(0)
+
+
+@torch.no_grad()
+def encode(guide, x, sample=False, num_samples=64, batch_size=1024, site="z"):
+    """A DataFrame with one row per row of ``x``: columns ``z0_mean, ..., z0_sd, ...`` (the
+    posterior mean and standard deviation of each latent dimension under the guide) or, with
+    ``sample=True``, ``z0, z1, ...``: one draw z ~ q(z | x).
+
+    Rows go to the guide ``batch_size`` at a time, with their ``indices`` and ``num_data`` as in
+    training; ``num_samples`` draws estimate the moments a guide's distribution does not have.
+    """
+    check_rows(x)
+    batch_size = check_int("batch_size", batch_size, 1)
+    num_samples = 1 if sample else check_int("num_samples", num_samples, 1)
+    parts = []
+    for indices in row_batches(x.shape[0], batch_size, x.device):
+        trace = guide_trace(guide, x[indices], num_samples, indices, x.shape[0])
+        drawn = local_latent(trace, site)
+        if sample:
+            parts.append(per_draw(drawn, drawn["value"], 1, drawn["fn"].event_shape)[0]
+                         .flatten(1))
+        else:
+            mean, variance = site_moments(drawn, num_samples)
+            parts.append(torch.cat([mean, variance.sqrt()], -1))
+    values = torch.cat(parts).cpu().numpy()
+    names = [f"{site}{j}" for j in range(values.shape[1] // (1 if sample else 2))]
+    columns = names if sample else [f"{name}_mean" for name in names] + [
+        f"{name}_sd" for name in names]
+    return pd.DataFrame(values, columns=columns)
+
+
+def _write_table(table, handle, suffix):
+    if suffix == ".csv":
+        handle.write(table.to_csv(index=False, float_format="%.7g").encode())
+    else:  # a structured array: the header names the columns, no pickle needed to read it
+        np.save(handle, table.to_records(index=False), allow_pickle=False)
+
+
+def encode_run(run_dir, data, out, sample=False, batch_size=1024, device=None, seed=0,
+               num_samples=64):
+    """Encode the rows of ``data`` (a .csv, .npy or .npz file, images flattened) with the
+    guide of the run in ``run_dir`` and write :func:`encode`'s table to ``out`` (``.csv`` with
+    a header, or ``.npy`` holding a structured array whose field names are the columns).
+
+    The rows are used as the file holds them (no binarization) and must suit the run's
+    likelihood.  Returns the path written.
+    """
+    out = Path(out)
+    if out.suffix.lower() not in FORMATS:
+        raise bad_value("out", str(out), f"a path ending in one of {FORMATS}")
+    device = resolve_device(device)
+    lvm, _, spec = load_run(run_dir, device)
+    rows = load_array_file(data, test_fraction=0.0).train
+    rows = validate_data(rows, likelihood=spec.likelihood, argument=f"data {data}").to(device)
+    set_seed(seed)
+    table = encode(lvm.guide, rows, sample, num_samples, batch_size)
+    return write_atomically(out, lambda handle: _write_table(table, handle, out.suffix.lower()))

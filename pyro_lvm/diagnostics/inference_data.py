@@ -1,0 +1,155 @@
+"""Guide draws of a model/guide pair as an arviz ``InferenceData`` (``az.from_pyro`` needs MCMC).
+
+For S draws z_s ~ q(z | x) (and the global latents, if any) of every row x_i, traced in one
+vectorized pass under the ``"particles"`` plate of :mod:`pyro_lvm.infer.traces`:
+
+- ``posterior``:            z_is, dims ``(chain=1, draw, obs, latent)``; global latents
+                            ``(chain, draw, <site>_dim_0, ...)``;
+- ``posterior_predictive``: x̃_is ~ p(x | z_is), dims ``(chain, draw, obs, feature)``;
+- ``log_likelihood``:       log p(x_i | z_is), dims ``(chain, draw, obs)``;
+- ``sample_stats``:         ``log_weight`` = log p(x_i, z_is) − log q(z_is | x_i), ``(chain,
+                            draw, obs)``, the importance weights that PSIS smooths;
+- ``observed_data``:        x_i, dims ``(obs, feature)``.
+"""
+
+import numpy as np
+import torch
+from pyro.poutine.util import site_is_subsample
+
+from ..data.dataset import check_int
+from ..errors import bad_type, bad_value
+from ..infer.evaluation import _particle_chunks
+from ..infer.traces import particle_trace, trace_log_weights
+from . import arviz_adapter
+
+OBS_DIM = "obs"
+#: Names of the single event dimension of the contract's sites.
+EVENT_DIMS = {"z": "latent", "x": "feature"}
+
+
+def check_rows(x, argument="x"):
+    """Refuse anything but a floating tensor of shape ``(rows >= 1, *event_shape)``."""
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+        raise bad_type(argument, x, "a floating-point torch.Tensor of shape (rows, ...)")
+    if x.dim() < 1 or x.shape[0] < 1:
+        raise bad_value(argument, tuple(x.shape), "a shape (rows, ...) with at least one row")
+    return x
+
+
+def _traced(role, fn, x, num_particles, indices=None, num_data=None, replay=None):
+    try:
+        return particle_trace(fn, x, num_particles, indices, num_data, replay=replay)
+    except (RuntimeError, ValueError, IndexError, TypeError) as error:
+        raise bad_value("x", f"a {x.dtype} tensor of shape {tuple(x.shape)}",
+                        f"data the {role} can be evaluated on; it raised "
+                        f"{type(error).__name__}: {error}") from error
+
+
+def guide_trace(guide, x, num_particles, indices=None, num_data=None):
+    """The guide's trace at ``num_particles`` draws per row; a clear error when it cannot run
+    on ``x``."""
+    return _traced("guide", guide, x, num_particles, indices, num_data)
+
+
+def draw_traces(model, guide, x, num_particles, indices=None, num_data=None):
+    """``(model_trace, guide_trace)``: ``num_particles`` draws z ~ q(z | x) for every row of
+    ``x``, and the model replayed at them; ``indices`` and ``num_data`` as in training."""
+    drawn = guide_trace(guide, x, num_particles, indices, num_data)
+    return _traced("model", model, x, num_particles, indices, num_data, replay=drawn), drawn
+
+
+def is_local(site):
+    """Whether a site lies in the ``"data"`` plate (one value per row)."""
+    return any(frame.name == "data" for frame in site["cond_indep_stack"])
+
+
+def latent_sites(trace):
+    """The unobserved sample sites of a trace (the latents), subsample sites excluded."""
+    return [site for site in trace.nodes.values() if site["type"] == "sample"
+            and not site["is_observed"] and not site_is_subsample(site)]
+
+
+def observed_sites(trace):
+    """The observed sample sites in the ``"data"`` plate."""
+    return [site for site in trace.nodes.values()
+            if site["type"] == "sample" and site["is_observed"] and is_local(site)]
+
+
+def local_latent(trace, site):
+    """The sample site ``site`` of a guide's trace, which must be a latent in the data plate."""
+    found = trace.nodes.get(site)
+    if found is None or found["type"] != "sample" or found["is_observed"] or not is_local(found):
+        names = sorted(s["name"] for s in latent_sites(trace) if is_local(s))
+        raise bad_value("site", site, f"a latent site that the guide samples in the data plate, "
+                        f"one of {names} (a guide with none, as when the model enumerates its "
+                        "latents, has no q(z | x) to diagnose)")
+    return found
+
+
+def per_draw(site, value, num_particles, event_shape):
+    """``value`` of a site traced under the particle plate as ``(draws, rows, *event_shape)``
+    (local site) or ``(draws, *shape, *event_shape)`` (global site, plates' singleton
+    dimensions dropped)."""
+    batch_shape = site["fn"].batch_shape
+    if is_local(site):
+        return value.reshape(num_particles, batch_shape[-1], *event_shape)
+    kept = [size for size in batch_shape[1:] if size != 1]
+    return value.reshape(num_particles, *kept, *event_shape)
+
+
+def _dims(name, trailing, local):
+    """Dimension names of a variable: ``obs`` for a local one, then its ``trailing`` own ones."""
+    if trailing == 1 and name in EVENT_DIMS:
+        names = [EVENT_DIMS[name]]
+    else:
+        names = [f"{name}_dim_{j}" for j in range(trailing)]
+    return [OBS_DIM] + names if local else names
+
+
+def _chunk_arrays(model_trace, drawn, x, k, num_predictive):
+    """``{(group, variable): (array with draws first, is_local)}`` for one chunk of ``k`` draws."""
+    arrays = {("sample_stats", "log_weight"): (trace_log_weights(model_trace, drawn, x, k), True)}
+    for site in latent_sites(drawn):
+        value = per_draw(site, site["value"], k, site["fn"].event_shape)
+        arrays["posterior", site["name"]] = (value, is_local(site))
+    for site in observed_sites(model_trace):
+        fn = site["fn"]
+        arrays["log_likelihood", site["name"]] = (per_draw(site, fn.log_prob(site["value"]), k,
+                                                           ()), True)
+        if num_predictive:
+            predicted = per_draw(site, fn.sample(), k, fn.event_shape)[:num_predictive]
+            arrays["posterior_predictive", site["name"]] = (predicted, True)
+    return arrays
+
+
+@torch.no_grad()
+def to_inference_data(model, guide, x, num_samples=1000, num_predictive=100, max_cells=2 ** 16):
+    """An arviz ``InferenceData`` of ``num_samples`` guide draws for every row of ``x``.
+
+    ``x`` is the whole data set (every row sees the same draws of any global latent).  Groups and
+    dims are listed in the module docstring; ``obs`` coordinates are the row numbers, the other
+    dimensions are numbered from 0.  ``posterior_predictive`` holds the first ``num_predictive``
+    draws only (``None``: all), as it has draws × rows × features numbers.  Draws are traced in
+    chunks of at most ``max_cells`` (draw, row) pairs.
+    """
+    check_rows(x)
+    num_samples = check_int("num_samples", num_samples, 1)
+    num_predictive = num_samples if num_predictive is None else check_int(
+        "num_predictive", num_predictive, 0)
+    parts, done = {}, 0
+    for k in _particle_chunks(num_samples, x.shape[0], max_cells):
+        model_trace, drawn = draw_traces(model, guide, x, k)
+        for key, (value, local) in _chunk_arrays(model_trace, drawn, x, k,
+                                                 max(num_predictive - done, 0)).items():
+            parts.setdefault(key, ([], local))[0].append(value)
+        done += k
+    groups, dims = {}, {}
+    for (group, name), (values, local) in parts.items():
+        array = torch.cat(values).cpu().numpy()
+        groups.setdefault(group, {})[name] = array[np.newaxis]  # chain = 1
+        dims.setdefault(group, {})[name] = _dims(name, array.ndim - 1 - local, local)
+    for site in observed_sites(model_trace):
+        groups.setdefault("observed_data", {})[site["name"]] = site["value"].cpu().numpy()
+        dims.setdefault("observed_data", {})[site["name"]] = _dims(
+            site["name"], site["value"].dim() - 1, True)
+    return arviz_adapter.inference_data(groups, {OBS_DIM: np.arange(x.shape[0])}, dims)

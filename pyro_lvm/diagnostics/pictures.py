@@ -1,0 +1,153 @@
+"""The diagnostics' pictures, written as PNG files (matplotlib ``Figure``, no pyplot)."""
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from ..plots import _save as save_png
+from ..plots import image_grid
+from . import arviz_adapter
+from .psis import GOOD, UNRELIABLE
+
+#: Where k̂ = −∞ (log weights constant: q exact) is drawn.
+KHAT_FLOOR = -0.5
+
+
+def elbo_trace(train, path, test=None):
+    """The ELBO per epoch with its trend and the epoch where the stopping signal first fired
+    (``train``, ``test``: :func:`~pyro_lvm.diagnostics.elbo_convergence` results)."""
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
+    for name, result in (("train", train), ("test", test)):
+        if result is None:
+            continue
+        line, = ax.plot(result["epochs"], result["elbo"], ".", alpha=0.5, label=f"{name} ELBO")
+        ax.plot(result["epochs"], result["trend"], color=line.get_color(), label=f"{name} trend")
+    if train["stop_epoch"] is not None:
+        ax.axvline(train["stop_epoch"], color="grey", linestyle=":",
+                   label=f"relative change < {train['tolerance']:g}")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("ELBO (nats per example)")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    return save_png(fig, path)
+
+
+def khat_plot(khat, path):
+    """k̂ per observation with the 0.5 / 0.7 lines (``az.plot_khat``)."""
+    khat = np.asarray(khat, dtype=float)
+    fig = Figure(figsize=(7, 4))
+    ax = fig.subplots()
+    arviz_adapter.plot_khat(np.maximum(khat, KHAT_FLOOR), ax)
+    exact = int(np.isneginf(khat).sum())
+    note = f" ({exact} with k̂ = −∞ drawn at {KHAT_FLOOR})" if exact else ""
+    ax.set_title(f"PSIS k̂ per observation: ≤ {GOOD} good, > {UNRELIABLE} unreliable{note}")
+    ax.set_xlabel("observation")
+    return save_png(fig, path)
+
+
+def kl_per_dimension(kl, active, path):
+    """KL(q(z_j | x) ‖ p(z_j)) averaged over the data, per latent dimension j."""
+    kl, active = np.asarray(kl), np.asarray(active, dtype=bool)
+    fig = Figure(figsize=(max(4, 0.5 * len(kl) + 2), 3.5))
+    ax = fig.subplots()
+    ax.bar(np.arange(len(kl)), kl, color=np.where(active, "C0", "lightgrey"))
+    ax.set_xlabel("latent dimension j")
+    ax.set_ylabel("mean KL (nats)")
+    ax.set_title(f"KL per dimension: {int(active.sum())} of {len(kl)} active (blue)")
+    ax.set_xticks(np.arange(len(kl)))
+    return save_png(fig, path)
+
+
+def latent_embedding(means, path, labels=None):
+    """Posterior means as points in 2-D: the latent space itself when it has at most two
+    dimensions, else its first two principal components; coloured by label when known."""
+    means = np.asarray(means, dtype=float)
+    if means.shape[1] > 2:
+        centred = means - means.mean(0)
+        _, _, components = np.linalg.svd(centred, full_matrices=False)
+        points, axis_names = centred @ components[:2].T, ("PC 1", "PC 2")
+    else:
+        points = np.column_stack([means, np.zeros((len(means), 2 - means.shape[1]))])
+        axis_names = ("z0", "z1" if means.shape[1] == 2 else "")
+    fig = Figure(figsize=(5.5, 4.5))
+    ax = fig.subplots()
+    if labels is None:
+        ax.scatter(points[:, 0], points[:, 1], s=6, alpha=0.7)
+    else:
+        scatter = ax.scatter(points[:, 0], points[:, 1], s=6, c=np.asarray(labels), cmap="tab10")
+        ax.legend(*scatter.legend_elements(), title="label", fontsize="small",
+                  loc="center left", bbox_to_anchor=(1, 0.5))
+    ax.set_xlabel(axis_names[0])
+    ax.set_ylabel(axis_names[1])
+    ax.set_title("posterior means E_q[z | x] of the test set")
+    return save_png(fig, path)
+
+
+@torch.no_grad()
+def traversals(decode, dims, centre, scale, image_shape, path, steps=9):
+    """Decoder means E[x | z] (``decode(z)`` is p(x | z)) along each latent dimension in
+    ``dims``, one row each, from ``centre − 2.5 scale`` to ``centre + 2.5 scale`` with the other
+    dimensions at ``centre``."""
+    offsets = torch.linspace(-2.5, 2.5, steps, dtype=centre.dtype, device=centre.device)
+    z = centre.repeat(len(dims), steps, 1)
+    for row, j in enumerate(dims):
+        z[row, :, j] = centre[j] + offsets * scale[j]
+    images = decode(z.reshape(-1, len(centre))).mean
+    title = "latent traversals: one row per dimension " + ", ".join(map(str, dims))
+    return image_grid(images.cpu(), image_shape, path, title, columns=steps)
+
+
+@torch.no_grad()
+def interpolations(decode, starts, ends, image_shape, path, steps=9):
+    """Decoder means E[x | z] on the straight lines from each row of ``starts`` to the row of
+    ``ends`` (posterior means of two test images)."""
+    t = torch.linspace(0, 1, steps, dtype=starts.dtype, device=starts.device)[:, None]
+    z = starts[:, None] * (1 - t) + ends[:, None] * t
+    images = decode(z.reshape(-1, starts.shape[-1])).mean
+    return image_grid(images.cpu(), image_shape, path,
+                      "interpolations between posterior means of test images", columns=steps)
+
+
+def posterior_pair(draws, log_weights, title, path, seed=0, max_points=1000):
+    """Draws of q(z | x) for one observation against the same draws resampled with their PSIS
+    weights (≈ draws of p(z | x)), on the two dimensions the reweighted draws correlate most.
+
+    ``draws`` has shape ``(S, latent_dim)``, ``log_weights`` ``(S,)`` (normalised).  A
+    mean-field q is an axis-aligned ellipse; the reweighted cloud shows the correlation it
+    misses.  Needs ``latent_dim >= 2``.
+    """
+    draws = np.asarray(draws, dtype=float)
+    weights = np.exp(np.asarray(log_weights, dtype=float))
+    weights /= weights.sum()
+    centred = draws - weights @ draws
+    cov = (weights[:, None] * centred).T @ centred
+    corr = cov / np.sqrt(np.outer(np.diag(cov), np.diag(cov)))
+    np.fill_diagonal(corr, 0)
+    i, j = np.unravel_index(np.argmax(np.abs(corr)), corr.shape)
+    rng = np.random.default_rng(seed)
+    shown = rng.choice(len(draws), size=min(max_points, len(draws)), replace=False)
+    resampled = rng.choice(len(draws), size=len(shown), p=weights)
+    fig = Figure(figsize=(5, 5))
+    ax = fig.subplots()
+    ax.scatter(draws[shown, i], draws[shown, j], s=5, alpha=0.4, color="grey",
+               label="z ~ q(z | x)")
+    ax.scatter(draws[resampled, i], draws[resampled, j], s=5, alpha=0.4, color="C3",
+               label="PSIS-resampled (≈ p(z | x))")
+    ax.set_xlabel(f"z{i}")
+    ax.set_ylabel(f"z{j}")
+    ax.set_title(title)
+    ax.legend()
+    return save_png(fig, path)
+
+
+def posterior_predictive(idata, path, variable="x", max_features=6, num_draws=50, seed=0):
+    """``az.plot_ppc`` of the first ``max_features`` features of ``variable``: the density of
+    the observed values against that of draws x̃ ~ p(x | z), z ~ q(z | x)."""
+    features = range(min(max_features, idata.observed_data[variable].shape[-1]))
+    fig = Figure(figsize=(3 * len(features), 3))
+    axes = fig.subplots(1, len(features), squeeze=False)[0]
+    arviz_adapter.plot_ppc(idata, axes, variable, features, num_draws, seed)
+    for feature, ax in zip(features, axes):
+        ax.set_title(f"{variable}[{feature}]")
+    return save_png(fig, path)

@@ -1,0 +1,248 @@
+"""``diagnostics/`` of a run: report.html (self-contained), diagnostics.json and the PNGs.
+
+The verdict answers "did the variational fit work?" in a few numbers: the shares of test rows
+with PSIS k̂ ≤ 0.5, in (0.5, 0.7] and > 0.7, the importance-sampling ESS, the active units,
+the gap log p(x) − ELBO, and whether the ELBO had stopped moving.
+"""
+
+import base64
+import html
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..checkpoint import write_atomically, write_json
+from ..runtime import set_seed
+from . import arviz_adapter, pictures
+from .collapse import collapse_diagnostics
+from .convergence import elbo_convergence
+from .inference_data import OBS_DIM, guide_trace, local_latent, to_inference_data
+from .psis import khat_bins, psis_diagnostics, reweighted_means
+from ..runs import load_run
+
+DIRECTORY = "diagnostics"
+#: 2500 ≥ 2155 draws: enough for k̂ to be trusted up to the 0.7 threshold (see ``psis``).
+NUM_SAMPLES = 2500
+SUMMARY_ROWS = 5
+HDI_PROB = 0.94
+
+
+def _finite_or_none(value):
+    """JSON has no infinities or NaN: those become ``null``."""
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    return value if value is None or isinstance(value, (bool, str)) or math.isfinite(value) \
+        else None
+
+
+def _numbers(array):
+    return _finite_or_none(np.asarray(array, dtype=float).tolist())
+
+
+def _share(count, total):
+    return f"{count} of {total} ({100 * count / total:.1f}%)"
+
+
+def verdict_rows(verdict):
+    """The verdict as ``(what, value)`` rows of text (what ``pyro-lvm diagnose`` prints)."""
+    n, s = verdict["num_observations"], verdict["num_draws"]
+    rows = [("khat <= 0.5 (good)", _share(verdict["khat_good"], n)),
+            ("khat 0.5-0.7 (ok)", _share(verdict["khat_ok"], n)),
+            ("khat > 0.7 (unreliable)", _share(verdict["khat_bad"], n)),
+            ("IS-ESS median (min)", f"{verdict['ess_median']:.0f} ({verdict['ess_min']:.0f}) "
+                                    f"of {s} draws"),
+            ("active units", f"{verdict['active_units']} of {verdict['latent_dim']}"),
+            ("ELBO, log p(x) (nats)", f"{verdict['elbo']:.3f}, {verdict['log_px']:.3f}"),
+            ("gap log p(x) - ELBO", f"{verdict['gap']:.3f}")]
+    change = verdict["final_relative_change"]
+    if verdict["converged"] is None:
+        rows.append(("ELBO converged", "unknown (no history.json)"))
+    elif change is None or not math.isfinite(change):
+        rows.append(("ELBO converged", "no (too few epochs for the relative change)"))
+    else:
+        rows.append(("ELBO converged", f"{'yes' if verdict['converged'] else 'no'} (relative "
+                     f"change {change:.1e})"))
+    return rows
+
+
+def _table(header, rows):
+    head = "".join(f"<th>{html.escape(str(cell))}</th>" for cell in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row)
+                   + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _image(path, caption):
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
+            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+
+
+def _html(title, sections):
+    body = "".join(f"<h2>{html.escape(heading)}</h2>{content}" for heading, content in sections)
+    style = ("body{font-family:sans-serif;max-width:60em;margin:auto}table{border-collapse:"
+             "collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
+             "img{max-width:100%}")
+    return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
+            f"</title><style>{style}</style></head><body><h1>{html.escape(title)}</h1>{body}"
+            "</body></html>")
+
+
+def _pictures(lvm, dataset, idata, found, out_dir, seed):
+    """Write the PNGs that apply to this model and data; returns ``[(path, caption)]``."""
+    made = []
+    conv, psis, collapse = found["convergence"], found["psis"], found["collapse"]
+    if conv is not None:
+        made.append((pictures.elbo_trace(conv["train"], out_dir / "elbo.png", conv["test"]),
+                     "ELBO per epoch, trend and stopping signal"))
+    made.append((pictures.khat_plot(psis["khat"], out_dir / "khat.png"),
+                 "PSIS k̂ per test observation"))
+    made.append((pictures.kl_per_dimension(collapse["kl_per_dim"].cpu(), collapse["active"].cpu(),
+                                           out_dir / "kl.png"), "KL per latent dimension"))
+    made.append((pictures.latent_embedding(collapse["posterior_mean"].cpu(),
+                                           out_dir / "embedding.png", found["labels"]),
+                 "2-D embedding of the test set"))
+    draws = idata["posterior"]["z"].values[0]
+    if draws.shape[-1] >= 2:
+        worst = int(np.argmax(psis["khat"]))
+        title = f"observation {worst}, k̂ = {psis['khat'][worst]:.2f}"
+        made.append((pictures.posterior_pair(draws[:, worst], psis["log_weights"][:, worst],
+                                             title, out_dir / "pair.png", seed),
+                     "q(z|x) against PSIS-reweighted draws for the observation with the "
+                     "largest k̂"))
+    decode = getattr(lvm, "decode", None)
+    if dataset.image_shape is not None and decode is not None:
+        means = collapse["posterior_mean"]
+        order = torch.argsort(collapse["kl_per_dim"], descending=True)
+        dims = [int(j) for j in order if collapse["active"][j]][:8] or [int(order[0])]
+        made.append((pictures.traversals(decode, dims, collapse["prior_mean"],
+                                         collapse["prior_sd"], dataset.image_shape,
+                                         out_dir / "traversals.png"), "latent traversals"))
+        pairs = min(6, len(means) // 2)
+        if pairs:
+            made.append((pictures.interpolations(decode, means[:pairs],
+                                                 means[pairs:2 * pairs], dataset.image_shape,
+                                                 out_dir / "interpolations.png"),
+                         "interpolations in latent space"))
+    if "posterior_predictive" in idata.groups():
+        made.append((pictures.posterior_predictive(idata, out_dir / "ppc.png", seed=seed),
+                     "posterior predictive check"))
+    return made
+
+
+def _summary_table(idata, psis, rows):
+    """``az.summary`` of z for the first ``rows`` observations, with PSIS-reweighted means."""
+    shown = list(range(min(rows, idata["posterior"]["z"].shape[2])))
+    table = arviz_adapter.summary(idata, ["z"], {OBS_DIM: shown}, HDI_PROB)
+    draws = idata["posterior"]["z"].values[0][:, shown]
+    means = reweighted_means(draws, psis["log_weights"][:, shown], psis["khat"][shown])
+    table["psis_mean"] = means.reshape(-1)
+    table["khat"] = np.repeat(psis["khat"][shown], draws.shape[-1])
+    return table
+
+
+@torch.no_grad()
+def diagnose(lvm, dataset, out_dir, history=None, num_samples=NUM_SAMPLES, max_rows=1000,
+             seed=0, quiet=None):
+    """Diagnose the pair ``lvm.model`` / ``lvm.guide`` on the test set of ``dataset`` (its
+    train set when it has none); write ``out_dir``; return the verdict numbers.
+
+    PSIS, the summaries and the pair plot use the first ``max_rows`` rows and ``num_samples``
+    draws each; collapse and the embedding use every row.  ``history`` (the per-epoch records
+    of ``history.json``) adds the convergence check.
+    """
+    start = time.perf_counter()
+    out_dir = Path(out_dir)
+    x = dataset.test if dataset.test is not None else dataset.train
+    local_latent(guide_trace(lvm.guide, x[:1], 1), "z")  # before any long work
+    labels = dataset.test_labels if dataset.test is not None else dataset.train_labels
+    progress = tqdm(total=4, disable=quiet, desc="diagnose", leave=False)
+    set_seed(seed)
+    idata = to_inference_data(lvm.model, lvm.guide, x[:max_rows], num_samples,
+                              num_predictive=100 if dataset.image_shape is None else 0)
+    log_w = idata["sample_stats"]["log_weight"].values[0]
+    psis = psis_diagnostics(log_w)
+    log_px = np.logaddexp.reduce(log_w, axis=0) - math.log(num_samples)
+    progress.update()
+    collapse = collapse_diagnostics(lvm.model, lvm.guide, x)
+    progress.update()
+    summary = _summary_table(idata, psis, SUMMARY_ROWS)
+    convergence = None if not history else {
+        "train": elbo_convergence(history),
+        "test": elbo_convergence(history, "test_elbo") if "test_elbo" in history[0] else None}
+    progress.update()
+    found = {"psis": psis, "collapse": collapse, "convergence": convergence,
+             "labels": None if labels is None else labels.cpu()}
+    made = _pictures(lvm, dataset, idata, found, out_dir, seed)
+    progress.update()
+    verdict = {"num_observations": log_w.shape[1], "num_draws": num_samples,
+               **khat_bins(psis["khat"]),
+               "khat_max": float(np.max(psis["khat"])),
+               "ess_median": float(np.median(psis["ess"])), "ess_min": float(np.min(psis["ess"])),
+               "active_units": collapse["num_active"], "latent_dim": len(collapse["active"]),
+               "elbo": float(log_w.mean()), "log_px": float(log_px.mean()),
+               "gap": float((log_px - log_w.mean(0)).mean()),
+               "converged": None if convergence is None else convergence["train"]["converged"],
+               "final_relative_change": None if convergence is None else
+               convergence["train"]["final_relative_change"]}
+    verdict["seconds"] = time.perf_counter() - start
+    verdict = {name: _finite_or_none(value) for name, value in verdict.items()}
+    _write(out_dir, verdict, psis, collapse, summary, convergence, made)
+    progress.close()
+    return verdict
+
+
+def _write(out_dir, verdict, psis, collapse, summary, convergence, made):
+    """``diagnostics.json`` and ``report.html``."""
+    record = {"verdict": verdict,
+              "khat": _numbers(psis["khat"]), "ess": _numbers(psis["ess"]),
+              "kl_per_dim": _numbers(collapse["kl_per_dim"].cpu()),
+              "activity": _numbers(collapse["activity"].cpu()),
+              "active": [bool(a) for a in collapse["active"]],
+              "summary": json.loads(summary.to_json(orient="index")),
+              "convergence": None if convergence is None else {
+                  "stop_epoch": convergence["train"]["stop_epoch"],
+                  "tolerance": convergence["train"]["tolerance"],
+                  "trend": _numbers(convergence["train"]["trend"]),
+                  "relative_change": _numbers(convergence["train"]["relative_change"])}}
+    write_json(record, out_dir / "diagnostics.json")
+    kl_rows = [(j, f"{kl:.4f}", f"{a:.4f}", "yes" if on else "no") for j, (kl, a, on) in
+               enumerate(zip(collapse["kl_per_dim"].tolist(), collapse["activity"].tolist(),
+                             collapse["active"].tolist()))]
+    sections = [
+        ("Verdict", _table(("what", "value"), verdict_rows(verdict))),
+        ("Posterior collapse", _table(("dimension", "mean KL (nats)", "activity", "active"),
+                                      kl_rows)),
+        (f"Posterior summaries (first {len(summary) // len(kl_rows)} observations, "
+         f"{HDI_PROB:.0%} HDI; psis_mean is NaN where k̂ > 0.7)",
+         summary.to_html(float_format=lambda v: f"{v:.3f}")),
+        ("Convergence", _convergence_html(convergence)),
+        ("Pictures", "".join(_image(path, caption) for path, caption in made))]
+    page = _html("Did the variational fit work?", sections)
+    write_atomically(out_dir / "report.html", lambda handle: handle.write(page.encode()))
+
+
+def _convergence_html(convergence):
+    if convergence is None:
+        return "<p>No history.json: the ELBO history is unknown.</p>"
+    train = convergence["train"]
+    return _table(("epochs", "final ELBO trend", "relative change", "tolerance", "first below"),
+                  [(len(train["epochs"]), f"{train['trend'][-1]:.3f}",
+                    f"{train['final_relative_change']:.2e}", f"{train['tolerance']:g}",
+                    train["stop_epoch"] if train["stop_epoch"] is not None else "never")])
+
+
+def diagnose_run(run_dir, device=None, quiet=None, num_samples=NUM_SAMPLES, seed=0):
+    """Diagnose the run in ``run_dir`` on its test set; writes ``RUN_DIR/diagnostics/``
+    (report.html, diagnostics.json, PNGs) and returns the verdict numbers."""
+    lvm, dataset, _ = load_run(run_dir, device)
+    history_path = Path(run_dir) / "history.json"
+    history = json.loads(history_path.read_text()) if history_path.is_file() else None
+    verdict = diagnose(lvm, dataset, Path(run_dir) / DIRECTORY, history, num_samples,
+                       seed=seed, quiet=quiet)
+    return {**verdict, "report": str(Path(run_dir) / DIRECTORY / "report.html")}
