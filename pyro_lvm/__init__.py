@@ -7,6 +7,9 @@ A model is ``model(x, indices=None, num_data=None)`` (prior and likelihood, loca
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import Dataset, load_dataset, load_digits, load_mnist, validate_data
+from .diagnostics import (collapse_diagnostics, diagnose, encode, psis_diagnostics,
+                          to_inference_data)
+from .flows import IAF, MAF, AffineCoupling, FlowDensity, LULinear, QRLinear, build_flow
 from .guides import FlowGuide, FullRankNormalGuide, LocalNormalGuide, MeanFieldNormalGuide
 from .infer import (TrainConfig, Trainer, TrainingDiverged, elbo_per_datapoint,
                     evaluate_per_datapoint, gradient_variance, importance_log_likelihood,
@@ -18,7 +21,9 @@ from .runtime import resolve_device, set_seed
 
 __version__ = "0.1.0"
 
-__all__ = ["BernoulliLikelihood", "Dataset", "FlowGuide", "FullRankNormalGuide", "GaussianLikelihood",
+__all__ = ["IAF", "MAF", "AffineCoupling", "FlowDensity", "LULinear", "QRLinear", "build_flow",
+           "collapse_diagnostics", "diagnose", "encode", "psis_diagnostics", "to_inference_data",
+           "BernoulliLikelihood", "Dataset", "FlowGuide", "FullRankNormalGuide", "GaussianLikelihood",
            "GaussianMixture", "LocalNormalGuide", "MeanFieldNormalGuide", "PPCA",
            "TrainConfig", "Trainer", "TrainingDiverged", "VAE", "data_plate",
            "elbo_per_datapoint", "evaluate_per_datapoint", "gradient_variance",
