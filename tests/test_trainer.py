@@ -1,9 +1,13 @@
 """The trainer: resume equals straight training, divergence keeps the checkpoint, seeds repeat."""
 
+import pyro
+import pyro.distributions as dist
 import pytest
 import torch
+from pyro.distributions.torch_transform import TransformModule
+from torch.distributions import constraints
 
-from pyro_lvm import VAE, TrainConfig, Trainer, TrainingDiverged, load_checkpoint
+from pyro_lvm import VAE, TrainConfig, Trainer, TrainingDiverged, data_plate, load_checkpoint
 from pyro_lvm.checkpoint import save_checkpoint, write_json
 
 
@@ -142,16 +146,23 @@ class _Evil:
     pass
 
 
-def _compiled_and_eager(elbo):
+def _vae():
+    return VAE(10, latent_dim=2, hidden=(8,))
+
+
+def _vae_with_flow_guide():
+    return VAE(10, latent_dim=2, hidden=(8,), guide="flow:iaf,lu,coupling")
+
+
+@pytest.mark.parametrize("make", [_vae, _vae_with_flow_guide], ids=["vae", "flow-guide"])
+def test_the_compiled_loss_is_the_eager_loss_after_the_parameters_move(make):
     from pyro_lvm.infer.objectives import CompiledNegativeELBO, NegativeELBO, make_elbo
     torch.manual_seed(0)
-    vae = VAE(10, latent_dim=2, hidden=(8,))
-    eager = NegativeELBO(vae, make_elbo(elbo))
-    return vae, eager, CompiledNegativeELBO(eager)
-
-
-def test_the_compiled_loss_is_the_eager_loss_after_the_parameters_move():
-    vae, eager, compiled = _compiled_and_eager("trace")
+    vae = make()
+    for p in vae.parameters():  # move the zero-initialised flow layers off the identity
+        p.data.add_(0.1 * torch.randn_like(p))
+    eager = NegativeELBO(vae, make_elbo("trace"))
+    compiled = CompiledNegativeELBO(eager)
     x, indices = _data(), torch.arange(64)
     optimizer = torch.optim.Adam(vae.parameters(), lr=0.1)
     for step in range(4):
@@ -179,10 +190,43 @@ def test_jit_is_automatic_for_built_in_models_only():
         TrainConfig(jit=True, elbo="meanfield")
 
 
+class _Shift(TransformModule):
+    """A user's own transform z -> z + b, without torch's scalar ``sign``: converting it to
+    TorchScript asks ``hasattr(layer, "sign")``, which raises ``NotImplementedError``."""
+
+    domain = codomain = constraints.real_vector
+    bijective = True
+
+    def __init__(self, dim):
+        super().__init__()
+        self.shift = torch.nn.Parameter(torch.zeros(dim))
+
+    def _call(self, x):
+        return x + self.shift
+
+    def _inverse(self, y):
+        return y - self.shift
+
+    def log_abs_det_jacobian(self, x, y):
+        return x.new_zeros(x.shape[:-1])
+
+
+class _ShiftedGuide(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Linear(10, 4)
+        self.shift = _Shift(2)
+
+    def forward(self, x, indices=None, num_data=None):
+        loc, raw = self.net(x).chunk(2, -1)
+        base = dist.Normal(loc, torch.nn.functional.softplus(raw) + 1e-3).to_event(1)
+        with data_plate(x, indices, num_data):
+            pyro.sample("z", dist.TransformedDistribution(base, [self.shift]))
+
+
 def test_a_model_that_cannot_be_traced_trains_eagerly_with_a_warning():
-    from pyro_lvm.flows import FlowDensity
-    flow = FlowDensity.from_spec(3, "lu,maf", hidden=(8,))
-    trainer = Trainer(flow, TrainConfig(epochs=1, batch_size=16, jit=True), device="cpu")
+    vae = VAE(10, latent_dim=2, hidden=(8,), guide=_ShiftedGuide())
+    trainer = Trainer(vae, TrainConfig(epochs=1, batch_size=16, jit=True), device="cpu")
     with pytest.warns(UserWarning, match="jit: could not trace the loss"):
-        trainer.fit(torch.randn(32, 3))
+        trainer.fit(_data())
     assert len(trainer.history) == 1

@@ -157,6 +157,13 @@ class Bijection(_LastCall, _Layer, TransformModule):
     def extra_repr(self):
         return f"dim={self.dim}"
 
+    @property
+    def sign(self):
+        """Not defined: torch gives a Jacobian sign to scalar transforms only.  Raising
+        ``AttributeError`` (torch raises ``NotImplementedError``) lets ``hasattr`` answer, as
+        ``torch.jit.trace`` needs when it converts a module that holds a layer."""
+        raise AttributeError(f"{type(self).__name__} transforms vectors: no scalar sign")
+
 
 class ConditionalBijection(_Layer, ConditionalTransformModule):
     """Base of the conditional layers: ``condition(context)`` gives a transform for that context.

@@ -63,9 +63,9 @@ class CompiledNegativeELBO:
     After the first call for a shape, no Python runs inside Pyro: the graph of the model and guide,
     the draws included, is replayed.  Only for models whose structure does not depend on the
     data values (no data-dependent Python branches); the plate scale ``num_data / batch`` is
-    part of each trace.  A model that cannot be traced (flow layers, whose torch
-    ``Transform`` attributes defeat ``torch.jit``) runs eagerly instead, with a warning when
-    ``warn`` is set.
+    part of each trace.  A model that cannot be traced (e.g. a torch ``Transform`` whose
+    ``sign`` raises ``NotImplementedError`` when TorchScript probes it) runs eagerly instead,
+    with a warning when ``warn`` is set.
     """
 
     def __init__(self, loss, warn=True):
