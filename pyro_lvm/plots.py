@@ -13,7 +13,7 @@ from matplotlib.figure import Figure
 from .checkpoint import write_atomically
 
 
-def _save(fig, path):
+def save_png(fig, path):
     """Write ``fig`` as a PNG atomically."""
     return write_atomically(
         path, lambda handle: fig.savefig(handle, format="png", dpi=110, bbox_inches="tight"))
@@ -31,7 +31,7 @@ def image_grid(images, image_shape, path, title=None, columns=10):
         ax.imshow(image, cmap="gray_r", vmin=0.0, vmax=1.0, interpolation="nearest")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def paired_grid(originals, reconstructions, image_shape, path, title=None, columns=10):
@@ -59,7 +59,7 @@ def scatter_pairs(data, samples, path, title=None, labels=("data", "model"), col
     axes[0].set_ylabel("x[1]")
     if title:
         fig.suptitle(title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def density_heatmap(log_density, data, path, resolution=200):
@@ -80,7 +80,7 @@ def density_heatmap(log_density, data, path, resolution=200):
     left.set_title("model density p(x)")
     right.scatter(data[:, 0], data[:, 1], s=2, alpha=0.4)
     right.set_title("test data")
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def loss_curve(history, path):
@@ -95,4 +95,4 @@ def loss_curve(history, path):
     ax.set_ylabel("ELBO (nats per example)")
     ax.grid(alpha=0.3)
     ax.legend()
-    return _save(fig, path)
+    return save_png(fig, path)

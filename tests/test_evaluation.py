@@ -11,7 +11,7 @@ from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 
 from pyro_lvm.infer import (bits_per_dim, elbo_per_datapoint, evaluate_per_datapoint,
                             importance_log_likelihood, log_weights, naive_log_likelihood)
-from pyro_lvm.infer.evaluation import _particle_chunks
+from pyro_lvm.infer.evaluation import particle_chunks
 from pyro_lvm.plates import data_plate
 
 
@@ -84,10 +84,10 @@ def test_naive_estimate_is_right_in_low_dimension_and_fails_in_high():
 
 
 def test_chunking_bounds_the_work_per_call():
-    assert _particle_chunks(5000, 256, 2 ** 16) == [256] * 19 + [136]
-    assert sum(_particle_chunks(5000, 256, 2 ** 16)) == 5000
-    assert _particle_chunks(10, 10 ** 6, 2 ** 16) == [1] * 10
-    assert _particle_chunks(7, 2, 100) == [7]
+    assert particle_chunks(5000, 256, 2 ** 16) == [256] * 19 + [136]
+    assert sum(particle_chunks(5000, 256, 2 ** 16)) == 5000
+    assert particle_chunks(10, 10 ** 6, 2 ** 16) == [1] * 10
+    assert particle_chunks(7, 2, 100) == [7]
 
 
 def test_chunked_and_unchunked_agree_within_monte_carlo_error(linear_gaussian):

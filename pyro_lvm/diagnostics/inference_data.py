@@ -18,7 +18,7 @@ from pyro.poutine.util import site_is_subsample
 
 from ..data.dataset import check_int
 from ..errors import bad_type, bad_value
-from ..infer.evaluation import _particle_chunks
+from ..infer.evaluation import particle_chunks
 from ..infer.traces import particle_trace, trace_log_weights
 from . import arviz_adapter
 
@@ -137,7 +137,7 @@ def to_inference_data(model, guide, x, num_samples=1000, num_predictive=100, max
     num_predictive = num_samples if num_predictive is None else check_int(
         "num_predictive", num_predictive, 0)
     parts, done = {}, 0
-    for k in _particle_chunks(num_samples, x.shape[0], max_cells):
+    for k in particle_chunks(num_samples, x.shape[0], max_cells):
         model_trace, drawn = draw_traces(model, guide, x, k)
         for key, (value, local) in _chunk_arrays(model_trace, drawn, x, k,
                                                  max(num_predictive - done, 0)).items():

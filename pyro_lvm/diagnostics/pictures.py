@@ -4,7 +4,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from ..plots import _save as save_png
+from ..plots import save_png
 from ..plots import image_grid
 from . import arviz_adapter
 from .psis import GOOD, UNRELIABLE

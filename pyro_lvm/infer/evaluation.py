@@ -26,7 +26,7 @@ def _check_positive(argument, value):
         raise bad_value(argument, value, "a positive integer")
 
 
-def _particle_chunks(num_samples, batch, max_cells):
+def particle_chunks(num_samples, batch, max_cells):
     """Sizes of particle chunks so that chunk × batch stays under ``max_cells``."""
     chunk = max(1, min(num_samples, max_cells // max(batch, 1)))
     sizes = [chunk] * (num_samples // chunk)
@@ -39,7 +39,7 @@ def _reduce_weights(model, guide, x, indices, num_data, num_samples, max_cells):
     """(Σ_k log w_k, logsumexp_k log w_k) per row of ``x``, computed in particle chunks."""
     total = x.new_zeros(x.shape[0])
     lse = x.new_full((x.shape[0],), -math.inf)
-    for k in _particle_chunks(num_samples, x.shape[0], max_cells):
+    for k in particle_chunks(num_samples, x.shape[0], max_cells):
         log_w = log_weights(model, guide, x, k, indices, num_data)
         total = total + log_w.sum(0)
         lse = torch.logaddexp(lse, torch.logsumexp(log_w, 0))
