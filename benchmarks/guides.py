@@ -16,7 +16,7 @@ import torch
 from pyro_lvm import VAE, TrainConfig, Trainer, load_digits, load_mnist, set_seed
 from pyro_lvm.infer import evaluate_per_datapoint, inference_gaps
 
-GUIDES = ("meanfield", "fullrank", "flow:iaf*2")
+GUIDES = ("meanfield", "fullrank", "flow:iaf*2", "flow:iaf*4")
 
 
 def main():
