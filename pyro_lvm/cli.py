@@ -2,7 +2,8 @@
 
 Bad arguments or bad data print one line (``pyro-lvm: error: ...``) and exit with status 2,
 before anything is written; a diverged training run exits with status 1 and keeps its last good
-checkpoint.
+checkpoint; so does a distributed run (``torchrun ... -m pyro_lvm train``) when one of its
+processes fails, after the others stop.
 """
 
 import argparse
@@ -11,6 +12,7 @@ import sys
 from .errors import bad_value
 from .guides import GUIDE_NAMES
 from .infer import ELBOS, TrainConfig, TrainingDiverged
+from .infer.distributed import DistributedError
 from .likelihoods import LIKELIHOODS
 from .runs import MODELS, RECIPES, RunSpec, evaluate_run, sample_run, train_run
 
@@ -60,7 +62,8 @@ def build_parser():
     train.add_argument("--epochs", type=int, default=None,
                        help="epochs in all (default: 200; 40 for flow)")
     train.add_argument("--batch-size", type=int, default=None,
-                       help="minibatch size (default: 64; 256 for flow)")
+                       help="minibatch size (default: 64; 256 for flow); under torchrun the "
+                            "global batch, a multiple of the number of processes")
     train.add_argument("--lr", type=float, default=None,
                        help="Adam learning rate (default: 1e-3 for vae, 3e-3 for flow, 0.05 for ppca and gmm)")
     train.add_argument("--elbo", default=train_defaults.elbo, choices=sorted(ELBOS),
@@ -154,6 +157,8 @@ def _train(args):
                    train=config, eval_samples=args.eval_samples)
     run_dir, metrics = train_run(spec, out=args.out, resume=args.resume, device=args.device,
                                  quiet=True if args.quiet else None)
+    if metrics is None:  # a distributed run's rank > 0: rank 0 reports
+        return
     print(_table(_metric_rows(metrics)))
     print(f"run directory: {run_dir}")
 
@@ -197,7 +202,7 @@ def main(argv=None):
         command(args)
     except (ValueError, TypeError) as error:
         parser.exit(2, f"pyro-lvm: error: {error}\n")
-    except TrainingDiverged as error:
+    except (TrainingDiverged, DistributedError) as error:
         parser.exit(1, f"pyro-lvm: {error}\n")
     return 0
 

@@ -2,7 +2,9 @@
 
 A run directory holds ``checkpoint.pt`` (model, optimizer, configs, history, RNG state),
 ``metrics.json``, ``history.json`` and the pictures ``samples.png``, ``reconstructions.png`` and
-``loss.png``.  Every argument and the data are checked before the directory is touched, and every
+``loss.png``.  Under torchrun (``WORLD_SIZE > 1``) :func:`train_run` trains data-parallel
+(:mod:`pyro_lvm.infer.distributed`); rank 0 alone writes the files and runs the final
+evaluation.  Every argument and the data are checked before the directory is touched, and every
 file is written atomically, so a failed command never damages a run that is already there.
 """
 
@@ -17,7 +19,9 @@ import torch
 from . import plots
 from .checkpoint import load_checkpoint, write_atomically, write_json
 from .data import load_dataset, validate_data
+from .data.files import cache_as_npy
 from .errors import bad_value
+from .infer import distributed
 from .infer import (TrainConfig, Trainer, evaluate_per_datapoint, inference_gaps,
                     naive_log_likelihood, summarize)
 from .flows import FlowDensity
@@ -25,6 +29,8 @@ from .models import PPCA, VAE, GaussianMixture
 from .runtime import resolve_device, set_seed
 
 CHECKPOINT = "checkpoint.pt"
+#: The folder of a run that holds its CSV data converted to ``.npy``.
+DATA_CACHE = "data"
 
 
 @dataclasses.dataclass
@@ -110,9 +116,16 @@ def _check_fresh(run_dir):
                         "a directory without a run in it (pass --resume to continue that run)")
 
 
-def _load_data(spec, device):
+def _load_data(spec, device, run_dir=None):
+    """The run's data set; a CSV file of a run already on disk is read from its ``.npy``
+    conversion in ``run_dir/data/``, written once (atomically) by the first command that
+    needs it, so later commands skip the parsing."""
     likelihood = spec.likelihood if _recipe(spec.model).likelihood else None
-    dataset = load_dataset(spec.data, likelihood=likelihood, seed=spec.train.seed)
+    source = spec.data
+    if (run_dir is not None and source.lower().endswith(".csv")
+            and (run_dir / CHECKPOINT).is_file()):
+        source = str(cache_as_npy(source, run_dir / DATA_CACHE))
+    dataset = load_dataset(source, likelihood=likelihood, seed=spec.train.seed)
     if dataset.test is None:
         raise bad_value("data", spec.data, "a data set with a test part")
     validate_data(dataset.train, batch_size=spec.train.batch_size,
@@ -121,8 +134,20 @@ def _load_data(spec, device):
 
 
 def train_run(spec, out=None, resume=False, device=None, quiet=None):
-    """Train (or, with ``resume``, continue) a run; returns ``(run_dir, metrics)``."""
-    device = resolve_device(device)
+    """Train (or, with ``resume``, continue) a run; returns ``(run_dir, metrics)``.
+
+    Started by torchrun, every process calls this: they join one process group, train their
+    shards, and rank 0 evaluates and writes the run; the other ranks return ``metrics=None``.
+    """
+    device, created = distributed.setup(resolve_device(device))
+    try:
+        return _train_run(spec, out, resume, device, quiet)
+    finally:
+        if created:
+            distributed.teardown()
+
+
+def _train_run(spec, out, resume, device, quiet):
     if resume:
         if out is None:
             raise bad_value("out", None, "the run directory to resume (--out DIR)")
@@ -136,11 +161,12 @@ def train_run(spec, out=None, resume=False, device=None, quiet=None):
         if recipe.elbo is not None:
             spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train,
                                                                        elbo=recipe.elbo))
-        run_dir = Path(out) if out is not None else default_run_dir(spec)
+        run_dir = Path(out) if out is not None else Path(distributed.agree(
+            str(default_run_dir(spec))))
         _check_fresh(run_dir)
         state = None
     recipe = _recipe(spec.model)
-    dataset = _load_data(spec, device)
+    dataset = _load_data(spec, device, run_dir)
     set_seed(spec.train.seed)
     config = recipe.config(spec, dataset.dim)
     lvm = build_model(spec.model, config).to(device)
@@ -152,8 +178,10 @@ def train_run(spec, out=None, resume=False, device=None, quiet=None):
     extra = {"kind": spec.model, "model_config": config, "spec": _spec_to_dict(spec)}
     start = time.perf_counter()
     history = trainer.fit(dataset.train, dataset.test, checkpoint=run_dir / CHECKPOINT,
-                          quiet=quiet, extra_state=extra)
+                          quiet=quiet if distributed.is_main() else True, extra_state=extra)
     seconds = time.perf_counter() - start
+    if not distributed.is_main():
+        return run_dir, None
     metrics = evaluate(lvm, dataset, spec.eval_samples)
     metrics.update(train_seconds=seconds, epochs=trainer.epoch)
     write_json(metrics, run_dir / "metrics.json")
@@ -230,7 +258,7 @@ def load_run(run_dir, device=None):
                         f"a run directory holding {CHECKPOINT} (written by pyro-lvm train)")
     state = load_checkpoint(run_dir / CHECKPOINT, map_location=device)
     spec = spec_from_state(state)
-    dataset = _load_data(spec, device)
+    dataset = _load_data(spec, device, run_dir)
     lvm = build_model(state["kind"], state["model_config"]).to(device)
     lvm.load_state_dict(state["model"])
     lvm.eval()

@@ -13,7 +13,9 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from ..checkpoint import write_atomically
 from ..errors import bad_type, bad_value
 from .dataset import Dataset
 
@@ -153,6 +155,45 @@ def read_numpy(path):
                           f"a single array, or the data under one of the keys {NPZ_DATA_KEYS}")
     label_key = _one_key(path, arrays, NPZ_LABEL_KEYS, "label")
     return arrays[data_key], None if label_key is None else arrays[label_key]
+
+
+def open_npy(path):
+    """A 2-D float32 ``.npy`` file as a tensor backed by a memory map, for data larger than
+    memory: rows are read from disk when indexed (``Trainer.fit(..., preload=False)`` gathers
+    one minibatch at a time).  The map is copy-on-write (``mmap_mode="c"``), so the file is
+    never modified."""
+    path = _as_path("path", path)
+    _check_file(path)
+    if path.suffix.lower() != ".npy":
+        raise _path_error(path, path.suffix or "no suffix", "a .npy file (written by numpy.save)")
+    try:
+        array = np.load(path, mmap_mode="c", allow_pickle=False)
+    except (ValueError, OSError) as error:
+        raise _path_error(path, str(error), "a NumPy .npy file without pickled data") from None
+    if array.dtype != np.float32 or array.ndim != 2 or not array.flags.c_contiguous:
+        raise _path_error(path, f"a {array.ndim}-D {array.dtype} array",
+                          "a 2-D C-ordered float32 array (n, d); convert it once with "
+                          "numpy.save(path, array.astype(numpy.float32))")
+    return torch.from_numpy(array)
+
+
+def cache_as_npy(path, cache_dir):
+    """The CSV or IDX file ``path`` converted once to ``cache_dir/<stem>.npy`` (float32; IDX
+    bytes as they are), written atomically; returns that path.  A cache newer than ``path`` is
+    reused without reading ``path``, so later runs (and :func:`open_npy`) skip the parsing."""
+    path = _as_path("path", path)
+    _check_file(path)
+    name = path.name[:-3] if path.suffix.lower() == ".gz" else path.name
+    target = Path(cache_dir) / (Path(name).stem + ".npy")
+    if target.is_file() and target.stat().st_mtime >= path.stat().st_mtime:
+        return target
+    if path.suffix.lower() == ".csv":
+        array = read_csv(path).astype(np.float32)
+    elif "idx" in name:
+        array = read_idx(path)
+    else:
+        raise _path_error(path, path.suffix or "no suffix", "a .csv or IDX (*-idx*-ubyte) file")
+    return write_atomically(target, lambda handle: np.save(handle, array))
 
 
 def load_array_file(path, test_fraction=0.1, seed=0, binarize=False):

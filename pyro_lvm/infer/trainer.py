@@ -5,7 +5,9 @@ the device), take the reparametrized gradient of the negative ELBO with respect 
 parameter of the model and the guide, and apply one Adam update.  The parameters are those of
 the ``lvm`` module (``lvm.parameters()``), so nothing lives in Pyro's global parameter store and
 the whole state is a ``state_dict``.  See docs/training.md for why this is not a
-``pyro.infer.SVI`` object and what it costs against a hand-written PyTorch step.
+``pyro.infer.SVI`` object and what it costs against a hand-written PyTorch step.  Under a
+``torch.distributed`` process group the same loop runs data-parallel (:mod:`.distributed`,
+docs/scaling.md).
 """
 
 import dataclasses
@@ -15,11 +17,13 @@ import time
 
 import pyro
 import torch
+from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import bad_type, bad_value
 from ..runtime import get_rng_state, resolve_device, set_rng_state, set_seed
+from . import distributed
 from .contract import check_pair
 from .evaluation import elbo_per_datapoint
 from .objectives import (COMPILABLE_ELBOS, CompiledNegativeELBO, NegativeELBO, is_builtin,
@@ -72,6 +76,20 @@ def _as_data(x, argument):
     return x
 
 
+def _minibatch(data, indices, device):
+    """Rows ``indices`` of ``data`` (indices on ``data``'s device) and the indices, both moved
+    to ``device``: no-op moves for preloaded data; from a memory map only these rows are read,
+    and only host-to-device copies are made (no device-to-host synchronisation)."""
+    return data[indices].to(device, non_blocking=True), indices.to(device, non_blocking=True)
+
+
+def epoch_order(num_data, seed, epoch):
+    """The permutation of the rows in ``epoch``: a CPU generator seeded from ``(seed, epoch)``,
+    so that every process of a distributed job draws the same one without communicating."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(num_data, generator=generator)
+
+
 class Trainer:
     """Trains ``lvm`` (a module with ``model`` and ``guide``) by maximizing the ELBO.
 
@@ -117,24 +135,48 @@ class Trainer:
         self.optimizer.step()
         return loss.detach()
 
+    def _parallelize(self):
+        """Under a process group, wrap the eager loss in DDP, which averages the gradients
+        (a ``torch.jit`` trace cannot be wrapped, so a compiled loss is dropped)."""
+        if not distributed.active() or isinstance(self.loss, DistributedDataParallel):
+            return
+        eager = self.loss.loss if self.compiled else self.loss
+        self.loss = DistributedDataParallel(
+            eager, device_ids=[self.device] if self.device.type == "cuda" else None)
+        self.compiled = False
+
     # -- epochs ---------------------------------------------------------------------------
-    def fit(self, train, test=None, checkpoint=None, quiet=None, extra_state=None):
+    def fit(self, train, test=None, checkpoint=None, quiet=None, extra_state=None,
+            preload=True):
         """Train until ``config.epochs`` epochs are done; returns the history.
 
         ``train`` and ``test`` are tensors of shape ``(n, *event_shape)``; they are moved to the
-        device once.  After every epoch the state is written atomically to ``checkpoint`` (if
-        given).  A NaN or infinite loss raises :class:`TrainingDiverged` and leaves the last
-        good checkpoint untouched.
+        device once.  With ``preload=False``, ``train`` stays where it is (e.g. a memory-mapped
+        file, :func:`pyro_lvm.data.files.open_npy`) and each minibatch is gathered from it and
+        moved to the device: the same numbers as preloading.  After every epoch the state is
+        written atomically to ``checkpoint`` (if given).  A NaN or infinite loss raises
+        :class:`TrainingDiverged` and leaves the last good checkpoint untouched.
+
+        Under a ``torch.distributed`` process group (see :mod:`.distributed`) ``batch_size`` is
+        the global batch, each process trains on its shard, only rank 0 writes ``checkpoint``
+        and the test ELBO is averaged over the shards of all ranks.
         """
-        train = _as_data(train, "train").to(self.device)
+        train = _as_data(train, "train")
+        train = train.to(self.device) if preload else train
         test = None if test is None else _as_data(test, "test").to(self.device)
         num_data, batch_size = train.shape[0], self.config.batch_size
         if num_data < batch_size:
             raise bad_value("batch_size", batch_size,
                             f"at most the number of training rows ({num_data})")
+        local_batch = distributed.check_batch(batch_size)
+        if test is not None and test.shape[0] < distributed.world_size():
+            raise bad_value("test", tuple(test.shape), f"at least one row per process "
+                            f"({distributed.world_size()})")
+        self._parallelize()
         if self.epoch == 0 and not self._checked:
-            head = torch.arange(batch_size, device=self.device)
-            check_pair(self.lvm.model, self.lvm.guide, train[head], head, num_data)
+            x, head = _minibatch(train, torch.arange(local_batch, device=train.device),
+                                 self.device)
+            check_pair(self.lvm.model, self.lvm.guide, x, head, num_data)
         steps = num_data // batch_size  # the ragged tail is dropped; each epoch reshuffles
         remaining = self.config.epochs - self.epoch
         quiet = (not sys.stderr.isatty()) if quiet is None else quiet
@@ -147,11 +189,14 @@ class Trainer:
         else:
             set_rng_state(self._rng)
         try:
-            for _ in range(remaining):
-                self._run_epoch(train, test, steps, bar)
-                self._rng = get_rng_state()
-                if checkpoint is not None:
-                    save_checkpoint(self.state_dict(extra_state), checkpoint)
+            with distributed.translated_failures():
+                for _ in range(remaining):
+                    if distributed.active():  # per-rank draws, reproducible on resume
+                        set_seed(distributed.rank_seed(self.config.seed, self.epoch + 1))
+                    self._run_epoch(train, test, steps, bar)
+                    self._rng = get_rng_state()
+                    if checkpoint is not None and distributed.is_main():
+                        save_checkpoint(self.state_dict(extra_state), checkpoint)
         finally:
             bar.close()
         return self.history
@@ -160,12 +205,14 @@ class Trainer:
         epoch = self.epoch + 1
         num_data, batch_size = train.shape[0], self.config.batch_size
         start = time.perf_counter()
-        order = torch.randperm(num_data, device=self.device)
+        order = epoch_order(num_data, self.config.seed, epoch).to(train.device)
         total = 0.0
         for s in range(steps):
-            indices = order[s * batch_size:(s + 1) * batch_size]
-            loss = self.step(train[indices], indices, num_data)
-            value = float(loss)
+            x, indices = _minibatch(
+                train, distributed.shard(order[s * batch_size:(s + 1) * batch_size]),
+                self.device)
+            loss = self.step(x, indices, num_data)
+            value = float(distributed.all_sum(loss)) / distributed.world_size()
             if not math.isfinite(value):
                 raise TrainingDiverged(
                     f"training diverged: the loss was {value} at epoch {epoch}, step {s + 1}; "
@@ -177,8 +224,11 @@ class Trainer:
                   "seconds": time.perf_counter() - start}
         if test is not None:
             self.lvm.eval()
-            record["test_elbo"] = float(elbo_per_datapoint(
-                self.lvm.model, self.lvm.guide, test, self.config.test_particles).mean())
+            rows = test[distributed.rank()::distributed.world_size()]
+            elbo = elbo_per_datapoint(self.lvm.model, self.lvm.guide, rows,
+                                      self.config.test_particles)
+            sums = distributed.all_sum(torch.stack([elbo.sum(), elbo.new_tensor(len(rows))]))
+            record["test_elbo"] = float(sums[0] / sums[1])
             self.lvm.train()
         bar.set_postfix(epoch=epoch, elbo=f"{record['train_elbo']:.2f}")
         self.history.append(record)

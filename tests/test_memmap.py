@@ -1,0 +1,118 @@
+"""Data larger than memory: a memory-mapped .npy, gathered one minibatch at a time."""
+
+import numpy as np
+import pytest
+import torch
+
+from pyro_lvm.data.files import open_npy
+from pyro_lvm.infer import TrainConfig, Trainer
+from pyro_lvm.models import VAE
+from pyro_lvm.runtime import set_seed
+
+
+@pytest.fixture
+def npy(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "rows.npy"
+    np.save(path, (rng.random((300, 10)) < 0.3).astype(np.float32))
+    return path
+
+
+def test_open_npy_maps_the_file_without_reading_it(npy):
+    mapped = open_npy(npy)
+    assert mapped.shape == (300, 10) and mapped.dtype == torch.float32
+    with open("/proc/self/maps") as maps:  # the file is mapped, not read into memory
+        assert str(npy) in maps.read()
+    mapped[0, 0] = 7.0  # copy-on-write: the file is unchanged
+    assert np.load(npy)[0, 0] != 7.0
+
+
+def test_training_from_the_map_equals_training_in_memory(npy):
+    def train(data, preload):
+        set_seed(4)
+        trainer = Trainer(VAE(10, latent_dim=2, hidden=(8,)),
+                          TrainConfig(epochs=2, batch_size=50, seed=4, jit=False), device="cpu")
+        trainer.fit(data, preload=preload, quiet=True)
+        return trainer
+
+    mapped = train(open_npy(npy), preload=False)
+    loaded = train(torch.from_numpy(np.load(npy)), preload=True)
+    assert [r["train_elbo"] for r in mapped.history] == [r["train_elbo"] for r in loaded.history]
+    for (name, a), b in zip(mapped.lvm.state_dict().items(), loaded.lvm.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+def test_minibatches_are_gathered_from_the_map(npy, monkeypatch):
+    from pyro_lvm.infer import trainer as trainer_module
+    rows = []
+    minibatch = trainer_module._minibatch
+
+    def spy(data, indices, device):
+        assert data.data_ptr() == mapped.data_ptr()  # gathered from the map itself
+        rows.append(len(indices))
+        return minibatch(data, indices, device)
+
+    mapped = open_npy(npy)
+    monkeypatch.setattr(trainer_module, "_minibatch", spy)
+    Trainer(VAE(10, latent_dim=2, hidden=(8,)), TrainConfig(epochs=1, batch_size=50, jit=False),
+            device="cpu").fit(mapped, preload=False, quiet=True)
+    assert rows and max(rows) == 50  # never the whole array
+
+
+@pytest.mark.parametrize("array, seen", [(np.zeros((4, 3)), "float64"),
+                                         (np.zeros((4, 3, 2), np.float32), "3-D")])
+def test_open_npy_refuses_what_it_cannot_map(tmp_path, array, seen):
+    path = tmp_path / "bad.npy"
+    np.save(path, array)
+    with pytest.raises(ValueError, match=f"file {path}: got .*{seen}.*expected a 2-D C-ordered "
+                                         "float32 array"):
+        open_npy(path)
+
+
+def test_csv_and_idx_are_converted_once_to_a_cached_npy(tmp_path):
+    import gzip
+    import os
+    import struct
+
+    from pyro_lvm.data.files import cache_as_npy, read_csv
+
+    csv = tmp_path / "table.csv"
+    csv.write_text("a,b\n0.25,1\n3,-2.5\n")
+    cache = tmp_path / "run" / "data"
+    first = cache_as_npy(csv, cache)
+    assert first == cache / "table.npy"
+    np.testing.assert_array_equal(np.load(first), read_csv(csv).astype(np.float32))
+    assert open_npy(first).tolist() == [[0.25, 1.0], [3.0, -2.5]]
+    os.utime(first, (2e9, 2e9))  # newer than the source: reused, not rewritten
+    csv.write_text("broken")
+    assert cache_as_npy(csv, cache) == first and np.load(first).shape == (2, 2)
+    assert sorted(p.name for p in cache.iterdir()) == ["table.npy"]  # no temporary left
+
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    idx = tmp_path / "train-images-idx3-ubyte.gz"
+    idx.write_bytes(gzip.compress(b"\0\0\x08\x03" + struct.pack(">3I", 2, 3, 4)
+                                  + images.tobytes()))
+    np.testing.assert_array_equal(np.load(cache_as_npy(idx, cache)), images)
+    assert (cache / "train-images-idx3-ubyte.npy").is_file()
+
+
+def test_a_csv_run_is_read_from_its_npy_conversion_beside_the_run(tmp_path):
+    from pyro_lvm.data import load_dataset
+    from pyro_lvm.infer import TrainConfig as Config
+    from pyro_lvm.runs import RunSpec, load_run, train_run
+
+    rng = np.random.default_rng(1)
+    csv = tmp_path / "table.csv"
+    csv.write_text("\n".join(",".join(f"{v:.6f}" for v in row)
+                             for row in rng.normal(size=(60, 3))) + "\n")
+    spec = RunSpec(model="ppca", data=str(csv), latent_dim=1, eval_samples=4,
+                   train=Config(epochs=1, batch_size=16))
+    run_dir, _ = train_run(spec, out=tmp_path / "run", device="cpu", quiet=True)
+    assert not (run_dir / "data").exists()  # a fresh run parses the CSV and writes no cache
+    _, dataset, _ = load_run(run_dir, device="cpu")
+    cached = run_dir / "data" / "table.npy"
+    direct = load_dataset(str(csv), seed=0)
+    assert torch.equal(dataset.train, direct.train) and torch.equal(dataset.test, direct.test)
+    written = cached.stat().st_mtime_ns
+    load_run(run_dir, device="cpu")
+    assert cached.stat().st_mtime_ns == written  # converted once
