@@ -140,11 +140,14 @@ def train_run(spec, out=None, resume=False, device=None, quiet=None):
     shards, and rank 0 evaluates and writes the run; the other ranks return ``metrics=None``.
     """
     device, created = distributed.setup(resolve_device(device))
+    finished = False
     try:
-        return _train_run(spec, out, resume, device, quiet)
+        result = _train_run(spec, out, resume, device, quiet)
+        finished = True
+        return result
     finally:
         if created:
-            distributed.teardown()
+            distributed.teardown(finished)
 
 
 def _train_run(spec, out, resume, device, quiet):

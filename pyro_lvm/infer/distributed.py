@@ -101,9 +101,13 @@ def setup(device):
     return device, True
 
 
-def teardown():
-    """Leave the process group (after the last collective)."""
+def teardown(finished=True):
+    """Leave the process group.  After a run that ``finished``, first wait for every rank (rank 0
+    is still evaluating and writing when the others are done), so that no process tears its
+    connections down while a peer still holds them; after a failure, leave at once."""
     if dist.is_initialized():
+        if finished:
+            dist.barrier()
         dist.destroy_process_group()
 
 
