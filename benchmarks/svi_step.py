@@ -15,7 +15,6 @@ import time
 import warnings
 
 import pyro
-import pyro.distributions as dist
 import torch
 from pyro.infer import SVI, Trace_ELBO
 from torch.nn import functional as F
@@ -106,7 +105,7 @@ def main():
             for name, step in steps.items():
                 times[name].append(time_steps(step, data, args.steps))
     reference = times["pure PyTorch (reference)"]
-    print(f"| variant | median ms/step | ratio to reference |\n|---|---|---|")
+    print("| variant | median ms/step | ratio to reference |\n|---|---|---|")
     for name, values in times.items():
         ratio = statistics.median(v / r for v, r in zip(values, reference))
         print(f"| {name} | {statistics.median(values) * 1e3:.2f} | {ratio:.2f}x |")
