@@ -57,9 +57,6 @@ def test_a_compiled_training_step_synchronises_once(syncs):
     assert calls == [("__float__", "trainer.py")] * steps
 
 
-@pytest.mark.xfail(strict=True, reason="Pyro's Trace_ELBO.differentiable_loss calls .item() "
-                   "on every site's log-prob sum and checks the loss for NaN (about 6 host "
-                   "syncs a step); the compiled loss replays without them")
 def test_an_eager_training_step_synchronises_once(syncs):
     calls, steps = _count(syncs, jit=False)
     assert calls == [("__float__", "trainer.py")] * steps

@@ -1,6 +1,7 @@
 """The training objective: a Pyro ELBO, optionally compiled with ``torch.jit.trace``.
 
-``"trace"`` is ``Trace_ELBO`` (every term by Monte Carlo, reparametrized through ``rsample``);
+``"trace"`` is :class:`TraceELBO`, Pyro's ``Trace_ELBO`` (every term by Monte Carlo,
+reparametrized through ``rsample``) with its loss kept on the device;
 ``"meanfield"`` is ``TraceMeanField_ELBO`` (the KL(q(z|x) ‖ p(z)) term in closed form where
 Pyro knows it, e.g. KL(N(μ, σ²) ‖ N(0, I)) = ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²));
 ``"enum"`` is ``TraceEnum_ELBO`` (discrete latents marked ``infer={"enumerate": "parallel"}``
@@ -11,13 +12,65 @@ import warnings
 
 import pyro
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO, TraceMeanField_ELBO
+from pyro.infer.util import MultiFrameTensor, get_plate_stacks, is_identically_zero
 import torch
 from torch import jit, nn
 
 from ..errors import bad_value
 from ..plates import MAX_PLATE_NESTING
 
-ELBOS = {"trace": Trace_ELBO, "meanfield": TraceMeanField_ELBO, "enum": TraceEnum_ELBO}
+
+
+class TraceELBO(Trace_ELBO):
+    """``Trace_ELBO`` whose ``differentiable_loss`` never waits for the device.
+
+    Per particle, ELBO = Σ_model log p − Σ_guide log q, and the surrogate whose gradient is the
+    ELBO's gradient is Σ_model log p − Σ_guide (entropy term − score term · log r), with
+    log r = log p − log q held fixed (Pyro's).  The loss is −(ELBO + surrogate − stop(surrogate)):
+    the ELBO's value and the surrogate's gradient.  Pyro's own version computes the value with
+    one ``.item()`` per site and checks it for NaN, a host synchronisation each; here the value
+    stays a tensor (the trainer makes the one NaN check per step).
+    """
+
+    def differentiable_loss(self, model, guide, *args, **kwargs):
+        loss = 0.0
+        for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
+            elbo, surrogate = _elbo_and_surrogate(model_trace, guide_trace)
+            loss = loss - (elbo.detach() + surrogate - surrogate.detach()) / self.num_particles
+        return loss
+
+
+def _elbo_and_surrogate(model_trace, guide_trace):
+    """The ELBO of one particle and its surrogate (see :class:`TraceELBO`), as tensors."""
+    model_sites = [s for s in model_trace.nodes.values() if s["type"] == "sample"]
+    guide_sites = [s for s in guide_trace.nodes.values() if s["type"] == "sample"]
+    elbo = surrogate = sum(site["log_prob_sum"] for site in model_sites)
+    log_r = None
+    for site in guide_sites:
+        _, score_term, entropy_term = site["score_parts"]
+        elbo = elbo - site["log_prob_sum"]
+        if not is_identically_zero(entropy_term):
+            surrogate = surrogate - entropy_term.sum()
+        if not is_identically_zero(score_term):
+            log_r = _log_ratio(model_trace, guide_trace) if log_r is None else log_r
+            surrogate = surrogate + (log_r.sum_to(site["cond_indep_stack"]) * score_term).sum()
+    return elbo, surrogate
+
+
+def _log_ratio(model_trace, guide_trace):
+    """log r = log p(x, z) − log q(z), per plate frame, without gradient."""
+    stacks = get_plate_stacks(model_trace)
+    log_r = MultiFrameTensor()
+    for name, site in model_trace.nodes.items():
+        if site["type"] == "sample":
+            term = site["log_prob"]
+            if not site["is_observed"]:
+                term = term - guide_trace.nodes[name]["log_prob"]
+            log_r.add((stacks[name], term.detach()))
+    return log_r
+
+
+ELBOS = {"trace": TraceELBO, "meanfield": TraceMeanField_ELBO, "enum": TraceEnum_ELBO}
 #: The objectives whose ``torch.jit.trace`` gives the eager loss and gradient (tested): a traced
 #: ``TraceMeanField_ELBO`` keeps its closed-form KL term as a constant of the trace.
 COMPILABLE_ELBOS = ("trace", "enum")
