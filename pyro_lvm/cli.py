@@ -46,6 +46,10 @@ def build_parser():
     train.add_argument("--data", default=defaults.data,
                        help="'digits' (embedded, default), 'digits-binary', 'mnist:DIR', "
                             "a toy density name, or a .csv/.npy/.npz file")
+    train.add_argument("--memmap", action="store_true",
+                       help="keep the training rows of a .npy file (or of a CSV's .npy "
+                            "conversion) on disk, memory-mapped, for data larger than memory; "
+                            "the test set is the last 10%% of the rows")
     train.add_argument("--likelihood", default=defaults.likelihood, choices=sorted(LIKELIHOODS))
     train.add_argument("--scale", type=float, default=None,
                        help="fixed Gaussian scale (default: learned per feature)")
@@ -154,7 +158,7 @@ def _train(args):
     spec = RunSpec(model=args.model, data=args.data, likelihood=args.likelihood,
                    latent_dim=args.latent_dim, hidden=args.hidden, scale=args.scale,
                    guide=args.guide, components=args.components, flow=args.flow,
-                   train=config, eval_samples=args.eval_samples)
+                   train=config, eval_samples=args.eval_samples, memmap=args.memmap)
     run_dir, metrics = train_run(spec, out=args.out, resume=args.resume, device=args.device,
                                  quiet=True if args.quiet else None)
     if metrics is None:  # a distributed run's rank > 0: rank 0 reports

@@ -9,6 +9,7 @@ file is written atomically, so a failed command never damages a run that is alre
 """
 
 import dataclasses
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +20,6 @@ import torch
 from . import plots
 from .checkpoint import load_checkpoint, write_atomically, write_json
 from .data import load_dataset, validate_data
-from .data.files import cache_as_npy
 from .errors import bad_value
 from .infer import distributed
 from .infer import (TrainConfig, Trainer, evaluate_per_datapoint, inference_gaps,
@@ -29,7 +29,7 @@ from .models import PPCA, VAE, GaussianMixture
 from .runtime import resolve_device, set_seed
 
 CHECKPOINT = "checkpoint.pt"
-#: The folder of a run that holds its CSV data converted to ``.npy``.
+#: The folder of a run that holds its CSV and IDX data converted to ``.npy``.
 DATA_CACHE = "data"
 
 
@@ -49,6 +49,7 @@ class RunSpec:
     train: TrainConfig = dataclasses.field(
         default_factory=lambda: TrainConfig(epochs=200, batch_size=64))
     eval_samples: int = 1000
+    memmap: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,15 +118,13 @@ def _check_fresh(run_dir):
 
 
 def _load_data(spec, device, run_dir=None):
-    """The run's data set; a CSV file of a run already on disk is read from its ``.npy``
-    conversion in ``run_dir/data/``, written once (atomically) by the first command that
-    needs it, so later commands skip the parsing."""
+    """The run's data set.  CSV and IDX files are converted once to ``.npy`` in
+    ``run_dir/data/`` (atomically) by the first command that reads them, and read from there;
+    with ``spec.memmap`` the training rows stay in a memory map of that ``.npy``."""
     likelihood = spec.likelihood if _recipe(spec.model).likelihood else None
-    source = spec.data
-    if (run_dir is not None and source.lower().endswith(".csv")
-            and (run_dir / CHECKPOINT).is_file()):
-        source = str(cache_as_npy(source, run_dir / DATA_CACHE))
-    dataset = load_dataset(source, likelihood=likelihood, seed=spec.train.seed)
+    dataset = load_dataset(spec.data, likelihood=likelihood, seed=spec.train.seed,
+                           cache_dir=None if run_dir is None else run_dir / DATA_CACHE,
+                           mapped=spec.memmap)
     if dataset.test is None:
         raise bad_value("data", spec.data, "a data set with a test part")
     validate_data(dataset.train, batch_size=spec.train.batch_size,
@@ -169,7 +168,13 @@ def _train_run(spec, out, resume, device, quiet):
         _check_fresh(run_dir)
         state = None
     recipe = _recipe(spec.model)
-    dataset = _load_data(spec, device, run_dir)
+    fresh = not run_dir.exists()
+    try:
+        dataset = _load_data(spec, device, run_dir)
+    except Exception:
+        if fresh:  # bad data leave nothing behind, not even a half-made data cache
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
     set_seed(spec.train.seed)
     config = recipe.config(spec, dataset.dim)
     lvm = build_model(spec.model, config).to(device)
@@ -181,6 +186,7 @@ def _train_run(spec, out, resume, device, quiet):
     extra = {"kind": spec.model, "model_config": config, "spec": _spec_to_dict(spec)}
     start = time.perf_counter()
     history = trainer.fit(dataset.train, dataset.test, checkpoint=run_dir / CHECKPOINT,
+                          preload=not dataset.mapped,
                           quiet=quiet if distributed.is_main() else True, extra_state=extra)
     seconds = time.perf_counter() - start
     if not distributed.is_main():

@@ -108,11 +108,90 @@ def test_a_csv_run_is_read_from_its_npy_conversion_beside_the_run(tmp_path):
     spec = RunSpec(model="ppca", data=str(csv), latent_dim=1, eval_samples=4,
                    train=Config(epochs=1, batch_size=16))
     run_dir, _ = train_run(spec, out=tmp_path / "run", device="cpu", quiet=True)
-    assert not (run_dir / "data").exists()  # a fresh run parses the CSV and writes no cache
-    _, dataset, _ = load_run(run_dir, device="cpu")
     cached = run_dir / "data" / "table.npy"
+    written = cached.stat().st_mtime_ns  # the first run converted it
+    _, dataset, _ = load_run(run_dir, device="cpu")
+    assert cached.stat().st_mtime_ns == written  # converted once, then read
     direct = load_dataset(str(csv), seed=0)
     assert torch.equal(dataset.train, direct.train) and torch.equal(dataset.test, direct.test)
-    written = cached.stat().st_mtime_ns
-    load_run(run_dir, device="cpu")
-    assert cached.stat().st_mtime_ns == written  # converted once
+
+
+def test_an_mnist_run_reads_its_idx_files_through_npy_conversions(tmp_path, monkeypatch):
+    import gzip
+    import struct
+
+    from pyro_lvm.data import files
+    from pyro_lvm.runs import RunSpec, load_run, train_run
+    from pyro_lvm.infer import TrainConfig as Config
+
+    rng = np.random.default_rng(2)
+    mnist = tmp_path / "mnist"
+    mnist.mkdir()
+    for part, n in (("train", 40), ("t10k", 10)):
+        images = rng.integers(0, 256, size=(n, 4, 4), dtype=np.uint8)
+        (mnist / f"{part}-images-idx3-ubyte.gz").write_bytes(gzip.compress(
+            b"\0\0\x08\x03" + struct.pack(">3I", n, 4, 4) + images.tobytes()))
+        (mnist / f"{part}-labels-idx1-ubyte").write_bytes(
+            b"\0\0\x08\x01" + struct.pack(">I", n) + bytes(n))
+    spec = RunSpec(data=f"mnist:{mnist}", latent_dim=2, hidden=(4,), eval_samples=2,
+                   train=Config(epochs=1, batch_size=8))
+    run_dir, _ = train_run(spec, out=tmp_path / "run", device="cpu", quiet=True)
+    assert sorted(p.name for p in (run_dir / "data").iterdir()) == [
+        "t10k-images-idx3-ubyte.npy", "t10k-labels-idx1-ubyte.npy",
+        "train-images-idx3-ubyte.npy", "train-labels-idx1-ubyte.npy"]
+    monkeypatch.setattr(files, "read_idx", lambda path: pytest.fail(f"parsed {path} again"))
+    _, dataset, _ = load_run(run_dir, device="cpu")
+    assert dataset.train.shape == (40, 16) and dataset.test.shape == (10, 16)
+
+
+def _inside_a_map_of(path, tensor):
+    """Whether ``tensor``'s memory lies in a memory mapping of the file ``path``."""
+    with open("/proc/self/maps") as maps:
+        spans = [line.split()[0].split("-") for line in maps if line.rstrip().endswith(str(path))]
+    return any(int(low, 16) <= tensor.data_ptr() < int(high, 16) for low, high in spans)
+
+
+def test_a_memmap_run_trains_from_the_map_as_from_memory(tmp_path, monkeypatch):
+    from pyro_lvm.data import load_dataset
+    from pyro_lvm.infer import TrainConfig as Config
+    from pyro_lvm.infer import trainer as trainer_module
+    from pyro_lvm.runs import RECIPES, RunSpec, build_model, train_run
+
+    rng = np.random.default_rng(3)
+    path = tmp_path / "rows.npy"
+    rows = (rng.random((200, 10)) < 0.3).astype(np.float32)
+    np.save(path, rows)
+    mapped = load_dataset(str(path), likelihood="bernoulli", mapped=True)
+    assert mapped.mapped and mapped.train.shape == (180, 10)  # the last 10% are the test set
+    assert _inside_a_map_of(path, mapped.to("cpu").train)  # a view of the map, not a copy
+    assert not _inside_a_map_of(path, mapped.test)
+    np.testing.assert_array_equal(mapped.test.numpy(), rows[180:])
+
+    gathered = []
+    minibatch = trainer_module._minibatch
+    monkeypatch.setattr(trainer_module, "_minibatch", lambda data, indices, device: (
+        gathered.append(len(indices)) or minibatch(data, indices, device)))
+    spec = RunSpec(data=str(path), latent_dim=2, hidden=(8,), eval_samples=2, memmap=True,
+                   train=Config(epochs=2, batch_size=30, seed=5))
+    run_dir, _ = train_run(spec, out=tmp_path / "run", device="cpu", quiet=True)
+    assert gathered and max(gathered) == 30  # one minibatch at a time, never the whole map
+
+    set_seed(5)
+    lvm = build_model("vae", RECIPES["vae"].config(spec, 10))
+    trainer = Trainer(lvm, spec.train, device="cpu")
+    trainer.fit(torch.from_numpy(rows[:180]), torch.from_numpy(rows[180:]), quiet=True)
+    import json
+    history = json.loads((run_dir / "history.json").read_text())
+    assert [h["train_elbo"] for h in history] == [h["train_elbo"] for h in trainer.history]
+
+
+def test_memmap_refuses_what_it_cannot_map(tmp_path):
+    from pyro_lvm.data import load_dataset
+    np.save(tmp_path / "rows.npy", np.zeros((10, 3), np.float32))
+    with pytest.raises(ValueError, match="a .npy file"):
+        load_dataset("digits", mapped=True)
+    with pytest.raises(ValueError, match="binarize"):
+        load_dataset(str(tmp_path / "rows.npy"), mapped=True, binarize=True)
+    with pytest.raises(ValueError, match="test_fraction"):
+        from pyro_lvm.data import load_mapped_npy
+        load_mapped_npy(tmp_path / "rows.npy", test_fraction=0.0)

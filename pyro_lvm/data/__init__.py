@@ -10,13 +10,14 @@ from pathlib import Path
 from ..errors import bad_type, bad_value
 from .dataset import Dataset, validate_data
 from .digits import load_digits
-from .files import load_array_file, load_mnist
+from .files import cache_as_npy, load_array_file, load_mapped_npy, load_mnist
 from .toy import TOY_DENSITIES, load_toy, toy_density
 
 __all__ = [
     "Dataset",
     "TOY_DENSITIES",
     "load_array_file",
+    "load_mapped_npy",
     "load_dataset",
     "load_digits",
     "load_mnist",
@@ -30,8 +31,22 @@ _SOURCES = ("one of 'digits', 'digits-binary', "
             + ", 'mnist:DIR', a path to a .csv, .npy or .npz file, or an existing MNIST directory")
 
 
-def _load(source, image_binarize, binarize, seed):
+def _converted(path, cache_dir):
+    """``path``, or for a CSV file with a ``cache_dir`` its ``.npy`` conversion there."""
+    return cache_as_npy(path, cache_dir) if path.suffix.lower() == ".csv" and cache_dir else path
+
+
+def _load(source, image_binarize, binarize, seed, cache_dir, mapped):
     """The :class:`Dataset` that ``source`` (a string) names."""
+    path = Path(source).expanduser()
+    if mapped:
+        if path.suffix.lower() not in (".npy", ".csv"):
+            raise bad_value("source", source, "a .npy file (or a .csv file, converted once to "
+                            ".npy in cache_dir) with mapped=True")
+        if binarize:
+            raise bad_value("binarize", binarize, "False or None with mapped=True (a memory "
+                            "map is read as it is)")
+        return load_mapped_npy(_converted(path, cache_dir))
     if source == "digits":
         return load_digits(binarize=image_binarize, seed=seed)
     if source == "digits-binary":
@@ -39,29 +54,33 @@ def _load(source, image_binarize, binarize, seed):
             raise bad_value("binarize", binarize, "True or None with source 'digits-binary'")
         return load_digits(binarize=True, seed=seed)
     if source.startswith("mnist:"):
-        return load_mnist(source[len("mnist:"):], binarize=image_binarize)
+        return load_mnist(source[len("mnist:"):], binarize=image_binarize, cache_dir=cache_dir)
     if source in TOY_DENSITIES:
         if binarize:
             raise bad_value("binarize", binarize,
                             f"False or None with the toy density {source!r} (not in [0, 1])")
         return load_toy(source, seed=seed)
-    path = Path(source).expanduser()
     if path.is_dir():
-        return load_mnist(path, binarize=image_binarize)
+        return load_mnist(path, binarize=image_binarize, cache_dir=cache_dir)
     if path.suffix.lower() in (".csv", ".npy", ".npz"):
-        return load_array_file(path, seed=seed, binarize=bool(binarize))
+        return load_array_file(_converted(path, cache_dir), seed=seed, binarize=bool(binarize))
     raise bad_value("source", source, _SOURCES)
 
 
-def load_dataset(source="digits", likelihood=None, seed=0, binarize=None):
+def load_dataset(source="digits", likelihood=None, seed=0, binarize=None, cache_dir=None,
+                 mapped=False):
     """The :class:`Dataset` named by ``source``, checked for ``likelihood``.
 
     ``source`` is ``"digits"``, ``"digits-binary"``, ``"mnist:DIR"``, a name in
     :data:`TOY_DENSITIES`, or a path to a ``.csv`` / ``.npy`` / ``.npz`` file or an MNIST
     directory.  ``binarize=None`` binarizes the image sets (digits, MNIST) exactly when
     ``likelihood == "bernoulli"``; user files are binarized only when ``binarize=True``.
-    ``seed`` fixes the train/test split and the toy draws.  Both parts then pass
-    :func:`validate_data` with ``likelihood`` (a Bernoulli likelihood needs values in [0, 1]).
+    ``seed`` fixes the train/test split and the toy draws.  With ``cache_dir``, CSV and IDX
+    files are converted once to ``.npy`` there (atomically) and read from the conversion.
+    ``mapped=True`` keeps the training rows of a ``.npy`` file (or of a CSV's conversion) in a
+    memory map (:func:`load_mapped_npy`: the test set is the last 10% of the rows).  Both parts
+    then pass :func:`validate_data` with ``likelihood`` (a Bernoulli likelihood needs values in
+    [0, 1]).
     """
     if not isinstance(source, (str, os.PathLike)):
         raise bad_type("source", source, _SOURCES)
@@ -70,7 +89,7 @@ def load_dataset(source="digits", likelihood=None, seed=0, binarize=None):
                        "likelihood='bernoulli')")
     source = os.fspath(source)
     image_binarize = likelihood == "bernoulli" if binarize is None else binarize
-    dataset = _load(source, image_binarize, binarize, seed)
+    dataset = _load(source, image_binarize, binarize, seed, cache_dir, mapped)
     for part, data in (("train", dataset.train), ("test", dataset.test)):
         if data is not None:
             validate_data(data, likelihood=likelihood, argument=f"{part} set of {source}")

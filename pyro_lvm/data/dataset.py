@@ -16,6 +16,8 @@ import torch
 from ..errors import bad_type, bad_value
 from ..runtime import resolve_device
 
+#: Rows checked at a time by :func:`validate_data`.
+_BLOCK_ROWS = 1 << 16
 #: The threshold that turns intensities in [0, 1] into 0/1 pixels: ``x > BINARY_THRESHOLD``.
 BINARY_THRESHOLD = 0.5
 
@@ -71,24 +73,45 @@ def validate_data(x, likelihood=None, batch_size=None, argument="data"):
     rows, columns = x.shape
     if rows == 0 or columns == 0:
         raise bad_value(argument, tuple(x.shape), "at least one row and one column")
-    finite = torch.isfinite(x)
-    if not bool(finite.all()):
-        n_nan = int(torch.isnan(x).sum())
-        n_inf = int(torch.isinf(x).sum())
-        first_row = int((~finite).any(dim=1).nonzero()[0, 0])
+    n_nan = n_inf = 0
+    first_row, low, high = None, math.inf, -math.inf
+    for start in range(0, rows, _BLOCK_ROWS):  # blocks: a memory map is never read whole
+        block = x[start:start + _BLOCK_ROWS]
+        bad = ~torch.isfinite(block)
+        if bool(bad.any()):
+            n_nan += int(torch.isnan(block).sum())
+            n_inf += int(torch.isinf(block).sum())
+            first_row = start + int(bad.any(dim=1).nonzero()[0, 0]) if first_row is None \
+                else first_row
+        elif first_row is None and likelihood == "bernoulli":
+            low, high = min(low, float(block.min())), max(high, float(block.max()))
+    if first_row is not None:
         raise bad_value(argument, f"{n_nan} NaN and {n_inf} infinite values, the first in row "
                         f"{first_row}", "finite numbers only")
-    if likelihood == "bernoulli":
-        low, high = float(x.min()), float(x.max())
-        if low < 0.0 or high > 1.0:
-            raise bad_value(argument, f"values from {low:g} to {high:g}",
-                            "values in [0, 1] for likelihood='bernoulli'")
+    if likelihood == "bernoulli" and (low < 0.0 or high > 1.0):
+        raise bad_value(argument, f"values from {low:g} to {high:g}",
+                        "values in [0, 1] for likelihood='bernoulli'")
     if batch_size is not None:
         batch_size = check_int("batch_size", batch_size, 1)
         if rows < batch_size:
             raise bad_value("batch_size", batch_size,
                             f"at most the number of rows of {argument} ({rows})")
     return x
+
+
+def count_test_rows(n, test_fraction):
+    """The number of test rows out of ``n``: ``round(n * test_fraction)``, at least one when
+    ``test_fraction > 0``, and at least one row must remain for training."""
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, Real):
+        raise bad_type("test_fraction", test_fraction, "a number in [0, 1)")
+    if not 0.0 <= test_fraction < 1.0:
+        raise bad_value("test_fraction", test_fraction, "a number in [0, 1)")
+    n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
+    if n_test >= n:
+        raise bad_value("test_fraction", test_fraction,
+                        f"a fraction that leaves at least one of the {n} rows for training "
+                        "(use 0 for no test set)")
+    return n_test
 
 
 def split_indices(n, test_fraction, seed):
@@ -99,16 +122,8 @@ def split_indices(n, test_fraction, seed):
     ``test_fraction > 0``; ``test_fraction = 0`` gives an empty test part.  At least one row
     must remain for training.
     """
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, Real):
-        raise bad_type("test_fraction", test_fraction, "a number in [0, 1)")
-    if not 0.0 <= test_fraction < 1.0:
-        raise bad_value("test_fraction", test_fraction, "a number in [0, 1)")
     seed = check_int("seed", seed, 0)
-    n_test = max(1, round(n * test_fraction)) if test_fraction > 0 else 0
-    if n_test >= n:
-        raise bad_value("test_fraction", test_fraction,
-                        f"a fraction that leaves at least one of the {n} rows for training "
-                        "(use 0 for no test set)")
+    n_test = count_test_rows(n, test_fraction)
     order = np.random.default_rng(seed).permutation(n)
     return torch.from_numpy(np.sort(order[n_test:])), torch.from_numpy(np.sort(order[:n_test]))
 
@@ -151,6 +166,10 @@ class Dataset:
     flattened row-major and ``image_shape = (h, w)`` with ``h * w = d`` restores them
     (``None`` for tabular data).  Labels, when known, are int64 vectors aligned with the rows.
     Construction checks all of this; use :meth:`from_array` to build one from raw arrays.
+
+    ``mapped=True`` marks a ``train`` backed by a memory-mapped file
+    (:func:`~pyro_lvm.data.files.load_mapped_npy`): it stays on the host, :meth:`to` moves only
+    the rest, and the trainer gathers one minibatch at a time from it.
     """
 
     train: torch.Tensor
@@ -159,11 +178,12 @@ class Dataset:
     test_labels: torch.Tensor | None = None
     image_shape: tuple | None = None
     name: str = "data"
+    mapped: bool = False
 
     def __post_init__(self):
         _check_part("train", self.train, None, None)
         if self.test is not None:
-            _check_part("test", self.test, self.dim, self.train.device)
+            _check_part("test", self.test, self.dim, None if self.mapped else self.train.device)
         _check_labels("train_labels", self.train_labels, self.train, "train")
         _check_labels("test_labels", self.test_labels, self.test, "test")
         if self.image_shape is not None:
@@ -175,6 +195,8 @@ class Dataset:
                                 f"None or a tuple (h, w) of integers with h * w = {self.dim}")
         if not isinstance(self.name, str) or not self.name:
             raise bad_value("name", self.name, "a non-empty string")
+        if not isinstance(self.mapped, bool):
+            raise bad_type("mapped", self.mapped, "True or False")
 
     @property
     def dim(self):
@@ -182,13 +204,15 @@ class Dataset:
         return self.train.shape[1]
 
     def to(self, device):
-        """A copy with every tensor on ``device`` (``None``: CUDA when available, else CPU)."""
+        """A copy with every tensor on ``device`` (``None``: CUDA when available, else CPU),
+        except a ``mapped`` train set, which stays on the host."""
         device = resolve_device(device)
 
         def move(tensor):
             return None if tensor is None else tensor.to(device)
 
-        return dataclasses.replace(self, train=move(self.train), test=move(self.test),
+        return dataclasses.replace(self, train=self.train if self.mapped else move(self.train),
+                                   test=move(self.test),
                                    train_labels=move(self.train_labels),
                                    test_labels=move(self.test_labels))
 
@@ -196,7 +220,7 @@ class Dataset:
         test = None if self.test is None else tuple(self.test.shape)
         return (f"Dataset(name={self.name!r}, train={tuple(self.train.shape)}, test={test}, "
                 f"labels={self.train_labels is not None}, image_shape={self.image_shape}, "
-                f"device={self.train.device})")
+                f"device={self.train.device}{', mapped' if self.mapped else ''})")
 
     @classmethod
     def from_array(cls, x, labels=None, *, name, test_fraction=0.0, seed=0, binarize=False,

@@ -17,7 +17,7 @@ import torch
 
 from ..checkpoint import write_atomically
 from ..errors import bad_type, bad_value
-from .dataset import Dataset
+from .dataset import Dataset, count_test_rows
 
 #: Keys of an ``.npz`` archive that hold the data (when it holds more than one array).
 NPZ_DATA_KEYS = ("x", "data", "train")
@@ -177,6 +177,26 @@ def open_npy(path):
     return torch.from_numpy(array)
 
 
+def load_mapped_npy(path, test_fraction=0.1):
+    """A :class:`Dataset` whose training rows stay in the ``.npy`` file ``path``, memory-mapped
+    (:func:`open_npy`; 2-D float32), for data larger than memory.
+
+    The test set is the file's last ``round(n * test_fraction)`` rows (at least one), read into
+    memory; the training set is a view of the map over the rows before them, and the trainer
+    reads one minibatch at a time from it.  A contiguous split, unlike :func:`load_array_file`'s
+    seeded one: shuffle the rows once if the file is ordered (e.g. by class).  Checking the
+    values reads the file once, a block of rows at a time.
+    """
+    mapped = open_npy(path)
+    n = mapped.shape[0]
+    n_test = count_test_rows(n, test_fraction)
+    if n_test == 0:
+        raise bad_value("test_fraction", test_fraction, "a fraction in (0, 1): a mapped data "
+                        "set needs a test set")
+    return Dataset(train=mapped[:n - n_test], test=mapped[n - n_test:].clone(),
+                   name=Path(path).stem, mapped=True)
+
+
 def cache_as_npy(path, cache_dir):
     """The CSV or IDX file ``path`` converted once to ``cache_dir/<stem>.npy`` (float32; IDX
     bytes as they are), written atomically; returns that path.  A cache newer than ``path`` is
@@ -239,7 +259,12 @@ def read_idx(path):
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def _mnist_part(directory, part, binarize):
+def _read_idx_through(path, cache_dir):
+    """The IDX file ``path`` as an array, through its ``.npy`` conversion in ``cache_dir``."""
+    return read_idx(path) if cache_dir is None else np.load(cache_as_npy(path, cache_dir))
+
+
+def _mnist_part(directory, part, binarize, cache_dir):
     """One part (``train`` or ``test``) of MNIST: a :class:`Dataset` without a test set."""
     paths = []
     for stem in MNIST_FILES[part]:
@@ -249,7 +274,7 @@ def _mnist_part(directory, part, binarize):
                               f"the four MNIST IDX files {_MNIST_NAMES} (each may be gzipped)",
                               kind="directory")
         paths.append(found[0])
-    images, labels = (read_idx(path) for path in paths)
+    images, labels = (_read_idx_through(path, cache_dir) for path in paths)
     if images.ndim != 3:
         raise _path_error(paths[0], images.shape, "images of shape (n, height, width)")
     if labels.shape != images.shape[:1]:
@@ -259,18 +284,20 @@ def _mnist_part(directory, part, binarize):
                               name=part, binarize=binarize, argument=f"file {paths[0]}")
 
 
-def load_mnist(directory, binarize=False):
+def load_mnist(directory, binarize=False, cache_dir=None):
     """MNIST from ``directory`` holding the four standard IDX files (each optionally ``.gz``).
 
     Pixels are divided by 255 into [0, 1]; ``binarize=True`` keeps ``x > 0.5`` as 0/1.  The
-    train and test sets are the files' own (60000 and 10000 rows for the real MNIST).  Never
-    downloads.
+    train and test sets are the files' own (60000 and 10000 rows for the real MNIST).  With
+    ``cache_dir``, each file is converted once to ``.npy`` there (:func:`cache_as_npy`) and
+    read from the conversion, which skips the decompression next time.  Never downloads.
     """
     directory = _as_path("directory", directory)
     if not directory.is_dir():
         raise _path_error(directory, "directory not found" if not directory.exists() else "a file",
                           "a directory holding the MNIST IDX files", kind="directory")
-    train, test = (_mnist_part(directory, part, binarize) for part in ("train", "test"))
+    train, test = (_mnist_part(directory, part, binarize, cache_dir)
+                   for part in ("train", "test"))
     if train.image_shape != test.image_shape:
         raise _path_error(directory, f"test images of shape {test.image_shape}",
                           f"the train image shape {train.image_shape}", kind="directory")
