@@ -1,8 +1,9 @@
 """A Gaussian mixture fitted by SVI with z enumerated, next to scikit-learn's EM.
 
-Simulates three anisotropic clusters in 2-D, starts ``GaussianMixture`` from k-means++ and
-Lloyd steps, maximizes log p(x) with ``TraceEnum_ELBO`` (the sum over z is exact, the guide is
-empty), and prints the mean log-likelihood of both fits and the agreement of their clusters.
+Draws the toy density ``clusters`` (three anisotropic Gaussians in 2-D), starts
+``GaussianMixture`` from k-means++ and Lloyd steps, maximizes log p(x) with ``TraceEnum_ELBO``
+(the sum over z is exact, the guide is empty), and prints the mean log-likelihood of both fits
+and the agreement of their clusters.
 
     python examples/gmm.py [--fast] [--seed 0]
 """
@@ -14,18 +15,10 @@ import torch
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture as SklearnMixture
 
+from pyro_lvm.data import load_toy
 from pyro_lvm.infer import TrainConfig, Trainer
 from pyro_lvm.models.gmm import GaussianMixture
 from pyro_lvm.runtime import set_seed
-
-
-def simulate(n, seed):
-    g = torch.Generator().manual_seed(seed)
-    centres = torch.tensor([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
-    shapes = 0.7 * torch.randn(3, 2, 2, generator=g)
-    labels = torch.randint(0, 3, (n,), generator=g)
-    noise = (shapes[labels] @ torch.randn(n, 2, 1, generator=g)).squeeze(-1)
-    return centres[labels] + noise, labels
 
 
 def main(argv=None):
@@ -34,7 +27,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     n, epochs = (300, 20) if args.fast else (600, 100)
-    x, labels = simulate(n, args.seed)
+    data = load_toy("clusters", n_train=n, n_test=0, seed=args.seed)
+    x, labels = data.train, data.train_labels
     set_seed(args.seed)
 
     gmm = GaussianMixture(2, 3).init_from_data(x, seed=args.seed)

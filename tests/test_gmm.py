@@ -8,6 +8,7 @@ from pyro import poutine
 from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture as SklearnMixture
 
+from pyro_lvm.data import load_toy
 from pyro_lvm.infer import TrainConfig, Trainer, importance_log_likelihood, log_weights
 from pyro_lvm.infer.objectives import make_elbo
 from pyro_lvm.models.gmm import EmptyGuide, GaussianMixture
@@ -15,12 +16,8 @@ from pyro_lvm.models.gmm import EmptyGuide, GaussianMixture
 
 def _clusters(n=600, seed=0):
     """Three well-separated, anisotropic Gaussian clusters in 2-D, with their labels."""
-    g = torch.Generator().manual_seed(seed)
-    centres = torch.tensor([[0.0, 0.0], [6.0, 0.0], [0.0, 6.0]])
-    shapes = 0.7 * torch.randn(3, 2, 2, generator=g)
-    labels = torch.randint(0, 3, (n,), generator=g)
-    noise = (shapes[labels] @ torch.randn(n, 2, 1, generator=g)).squeeze(-1)
-    return centres[labels] + noise, labels
+    data = load_toy("clusters", n_train=n, n_test=0, seed=seed)
+    return data.train, data.train_labels
 
 
 def test_log_marginal_and_responsibilities_are_the_mixture_formulas():

@@ -64,12 +64,24 @@ def _spiral(rng, n):
     return points + rng.normal(0.0, 0.1, size=(n, 2)), labels
 
 
+def _clusters(rng, n):
+    """Three well-separated anisotropic Gaussians: N(mu_k, A_k A_k^T) with centres
+    mu = (-1.5, -1.5), (1.5, -1.5), (-1.5, 1.5) and A_k = 0.2 G_k, G_k a standard normal 2 x 2
+    matrix drawn once from the same generator (a Gaussian mixture fits it exactly)."""
+    shapes = 0.2 * rng.normal(size=(3, 2, 2))
+    labels = rng.integers(3, size=n)
+    centres = np.array([[-1.5, -1.5], [1.5, -1.5], [-1.5, 1.5]])
+    noise = np.einsum("nij,nj->ni", shapes[labels], rng.normal(size=(n, 2)))
+    return centres[labels] + noise, labels
+
+
 _SAMPLERS = {
     "moons": _moons,
     "8gaussians": _eight_gaussians,
     "checkerboard": _checkerboard,
     "pinwheel": _pinwheel,
     "spiral": _spiral,
+    "clusters": _clusters,
 }
 
 #: The names :func:`toy_density` and :func:`load_toy` accept.
