@@ -96,6 +96,7 @@ def test_resume_continues_the_run(tmp_path):
     (["--data", "moons"], "in [0, 1]"),
     (["--batch-size", "100000"], "batch_size: got 100000"),
     (["--device", "tpu"], "device: got 'tpu'"),
+    (["--memmap"], "source: got 'digits', expected a .npy file"),
 ])
 def test_bad_arguments_exit_2_with_one_line_and_write_nothing(tmp_path, argv, message, capsys):
     out = tmp_path / "new-run"
@@ -232,3 +233,18 @@ def test_encode_and_diagnose(run_dir, tmp_path, capsys):
     assert "khat > 0.7" in printed and "active units" in printed
     assert (run_dir / "diagnostics" / "report.html").is_file()
     assert json.loads((run_dir / "diagnostics" / "diagnostics.json").read_text())
+
+
+def test_a_memmap_run_is_mapped_again_by_later_commands(tmp_path, capsys, monkeypatch):
+    from pyro_lvm.data import files
+    rows = tmp_path / "rows.npy"
+    np.save(rows, (np.random.default_rng(0).random((120, 6)) < 0.4).astype(np.float32))
+    out = tmp_path / "run"
+    assert main(["train", "--data", str(rows), "--memmap", "--out", str(out), *FAST]) == 0
+    assert load_checkpoint(out / "checkpoint.pt")["spec"]["memmap"] is True
+    mapped = []
+    monkeypatch.setattr(files, "open_npy", lambda path, opened=files.open_npy: (
+        mapped.append(path) or opened(path)))
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "-k", "10", "--device", "cpu"]) == 0
+    assert mapped == [rows] and "log p(x)" in capsys.readouterr().out
