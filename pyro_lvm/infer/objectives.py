@@ -119,6 +119,11 @@ class CompiledNegativeELBO:
     part of each trace.  A model that cannot be traced (e.g. a torch ``Transform`` whose
     ``sign`` raises ``NotImplementedError`` when TorchScript probes it) runs eagerly instead,
     with a warning when ``warn`` is set.
+
+    The trace runs as recorded, without TorchScript's graph optimizations
+    (``torch.jit.optimized_execution(False)``): those replace PyTorch's backward kernels with
+    symbolic derivatives (``softplus``'s becomes ``exp``, ``gt`` and ``where``), which measured
+    3% slower a step (``benchmarks/svi_step.py``), and every call then runs the same graph.
     """
 
     def __init__(self, loss, warn=True):
@@ -130,13 +135,14 @@ class CompiledNegativeELBO:
         key = (tuple(x.shape), int(num_data), x.device, x.dtype)
         if key not in self._traced:
             self._traced[key] = self._compile(x, indices, int(num_data))
-        return self._traced[key](x, indices)
+        with jit.optimized_execution(False):
+            return self._traced[key](x, indices)
 
     def _compile(self, x, indices, num_data):
-        """Trace, then run the trace until TorchScript has profiled and optimized it, all on a
-        forked RNG: the random stream is left as it was, and every real step, the first
-        included, runs the same optimized graph and draws exactly what it draws in any other
-        run (a resumed run retraces and must reproduce the uninterrupted one bit for bit)."""
+        """Trace on a forked RNG: tracing runs the loss once, and the random stream is left as
+        it was, so every real step, the first included, draws exactly what it draws in any
+        other run (a resumed run retraces and must reproduce the uninterrupted one bit for
+        bit)."""
         bound = _BoundNumData(self.loss, num_data)
         devices = [x.device] if x.device.type == "cuda" else []
         with pyro.validation_enabled(False), warnings.catch_warnings(), \
@@ -148,18 +154,11 @@ class CompiledNegativeELBO:
             except (NotImplementedError, RuntimeError, TypeError) as error:
                 failure = error
             else:
-                parameters = [p for p in traced.parameters() if p.requires_grad]
-                for _ in range(_PROFILING_RUNS):
-                    torch.autograd.grad(traced(x, indices), parameters, allow_unused=True)
                 return traced
         if self.warn:
             warnings.warn(f"jit: could not trace the loss ({type(failure).__name__}: "
                           f"{failure}); training without compilation", stacklevel=3)
         return bound
-
-
-#: Runs after which TorchScript's profiling executor has settled on its optimized graph.
-_PROFILING_RUNS = 3
 
 
 class _BoundNumData(nn.Module):
