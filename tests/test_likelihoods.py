@@ -56,6 +56,7 @@ def test_resolve_device():
         resolve_device("gpu7")
 
 
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_vae_trains_on_cuda():
     from pyro_lvm import VAE, TrainConfig, Trainer
