@@ -1,6 +1,6 @@
 """Time pyro_lvm's flow layers against a dense layer, Pyro, nflows and zuko, side by side.
 
-    python benchmarks/flows.py [--rounds N] [--threads T]
+    python benchmarks/flows.py [--rounds N] [--threads T] [--device cuda]
 
 Each case is one training step of one layer on a batch of 1024: the value, its log-det and a
 backward pass through ``sum(y²) + sum(log-det)``. Cases run round-robin (so that a noisy
@@ -175,12 +175,15 @@ def step(call, params, x):
 
 def _time(built, x, rounds):
     """Median seconds per case; rounds alternate the order so that no case always follows another."""
+    finish = torch.cuda.synchronize if x.is_cuda else (lambda: None)
     times = [[] for _ in built]
     for r in range(rounds):
         order = list(enumerate(built))
         for i, (call, params) in order if r % 2 == 0 else order[::-1]:
+            finish()
             start = time.perf_counter()
             step(call, params, x)
+            finish()
             times[i].append(time.perf_counter() - start)
     return [statistics.median(t) for t in times]
 
@@ -210,9 +213,13 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=30, help="timed repetitions per case (median)")
     parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--device", default="cpu",
+                        help="where every layer and batch is made (torch.set_default_device)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {BATCH}, "
+    torch.set_default_device(args.device)
+    print(f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
+          f"batch {BATCH}, "
           f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, nflows {'yes' if NflowsLU else 'absent'}, "
           f"zuko {'yes' if zuko else 'absent'}; forward + log-det + backward, median of {args.rounds} "
           f"interleaved rounds ({max(3, args.rounds // 6)} for the D-pass rows)")

@@ -26,9 +26,9 @@ if [ "$gpus" -gt 1 ]; then
         --epochs 5 --batch-size $((64 * gpus)) --device cuda --quiet --out "$run/many"
 fi
 
-echo "== speed: one training step against pure PyTorch (the script times its own device)"
-python benchmarks/svi_step.py
-echo "== speed: flow layers"
-python benchmarks/flows.py
+echo "== speed: one training step against pure PyTorch, on the GPU"
+python benchmarks/svi_step.py --device cuda
+echo "== speed: flow layers, on the GPU"
+python benchmarks/flows.py --device cuda
 echo "== scaling (quick)"
 python benchmarks/scaling.py --quick --device cuda

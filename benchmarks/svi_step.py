@@ -6,7 +6,7 @@ same networks and optimizer with the KL term in closed form and no probabilistic
 layer.  Every variant is timed in the same process, in interleaved rounds, and reported as the
 median over rounds of its time divided by the reference's time in the same round.
 
-    python benchmarks/svi_step.py [--rounds 7] [--steps 40]
+    python benchmarks/svi_step.py [--rounds 7] [--steps 40] [--device cuda]
 """
 
 import argparse
@@ -47,7 +47,7 @@ def reference_step(vae, fused=True):
 
 def package_step(vae, **config):
     """``Trainer.step``, exactly what ``fit`` runs for each minibatch."""
-    trainer = Trainer(vae, TrainConfig(batch_size=B, **config), device="cpu")
+    trainer = Trainer(vae, TrainConfig(batch_size=B, **config), device=vae.prior_loc.device)
     return trainer.step
 
 
@@ -80,10 +80,13 @@ VARIANTS = {
 
 def time_steps(step, data, steps):
     n = data.shape[0]
+    finish = torch.cuda.synchronize if data.is_cuda else (lambda: None)
+    finish()
     start = time.perf_counter()
     for i in range(steps):
         lo = (i * B) % (n - B)
-        step(data[lo:lo + B], torch.arange(lo, lo + B), n)
+        step(data[lo:lo + B], torch.arange(lo, lo + B, device=data.device), n)
+    finish()
     return (time.perf_counter() - start) / steps
 
 
@@ -91,15 +94,17 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--device", default="cpu")
     args = parser.parse_args()
     torch.set_num_threads(2)
     pyro.set_rng_seed(0)
-    data = (torch.rand(4096, D) < 0.3).float()
+    data = (torch.rand(4096, D) < 0.3).float().to(args.device)
+    print(f"device {data.device}")
     steps = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for name, make in VARIANTS.items():
-            steps[name] = make(VAE(D, latent_dim=Z, hidden=(H,)))
+            steps[name] = make(VAE(D, latent_dim=Z, hidden=(H,)).to(args.device))
             time_steps(steps[name], data, 15)  # warm-up (and the JIT trace)
         times = {name: [] for name in VARIANTS}
         for _ in range(args.rounds):
