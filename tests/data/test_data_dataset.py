@@ -72,6 +72,25 @@ def test_validate_bernoulli_range_names_min_and_max():
     validate_data(x.clamp(0, 1), likelihood="bernoulli")
 
 
+def test_validate_reads_in_blocks_and_counts_across_them(monkeypatch):
+    from pyro_lvm.data import dataset
+    monkeypatch.setattr(dataset, "_BLOCK_ROWS", 4)  # rows 0-3, 4-7, 8-9
+    x = torch.full((10, 2), 0.5)
+    x[9, 1] = float("nan")
+    x[6, 0] = float("inf")
+    x[7, 1] = float("nan")
+    with pytest.raises(ValueError, match=r"got '2 NaN and 1 infinite values, the first in row 6'"):
+        validate_data(x)
+    x = torch.full((10, 2), 0.5)
+    x[1, 0], x[9, 1] = -0.25, 1.5  # the extremes lie in the first and the last block
+    with pytest.raises(ValueError, match=r"got 'values from -0.25 to 1.5'"):
+        validate_data(x, likelihood="bernoulli")
+    blocks = []
+    monkeypatch.setattr(torch, "isfinite", lambda t, f=torch.isfinite: blocks.append(len(t)) or f(t))
+    validate_data(torch.zeros(10, 2))
+    assert blocks == [4, 4, 2]  # never the whole array at once
+
+
 def test_validate_batch_size_against_rows():
     with pytest.raises(ValueError, match=r"^batch_size: got 128, expected at most the number of "
                        r"rows of data \(100\)"):
