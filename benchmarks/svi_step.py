@@ -73,7 +73,8 @@ VARIANTS = {
     "pure PyTorch, per-parameter Adam": lambda vae: reference_step(vae, fused=False),
     "pyro_lvm default (TraceELBO, traced)": package_step,
     "pyro_lvm --no-jit (TraceELBO, eager)": lambda vae: package_step(vae, jit=False),
-    "pyro_lvm --elbo meanfield (eager)": lambda vae: package_step(vae, elbo="meanfield"),
+    "pyro_lvm --elbo meanfield (closed-form KL, traced)":
+        lambda vae: package_step(vae, elbo="meanfield"),
     "pyro.infer.SVI + pyro.optim.Adam": pyro_svi_step,
 }
 

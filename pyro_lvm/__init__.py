@@ -11,9 +11,9 @@ from .diagnostics import (collapse_diagnostics, diagnose, encode, psis_diagnosti
                           to_inference_data)
 from .flows import IAF, MAF, AffineCoupling, FlowDensity, LULinear, QRLinear, build_flow
 from .guides import FlowGuide, FullRankNormalGuide, LocalNormalGuide, MeanFieldNormalGuide
-from .infer import (TraceELBO, TrainConfig, Trainer, TrainingDiverged, elbo_per_datapoint,
-                    evaluate_per_datapoint, gradient_variance, importance_log_likelihood,
-                    inference_gaps, naive_log_likelihood)
+from .infer import (TraceELBO, TraceMeanFieldELBO, TrainConfig, Trainer, TrainingDiverged,
+                    elbo_per_datapoint, evaluate_per_datapoint, gradient_variance,
+                    importance_log_likelihood, inference_gaps, naive_log_likelihood)
 from .likelihoods import BernoulliLikelihood, GaussianLikelihood
 from .models import PPCA, VAE, GaussianMixture, ppca_mle
 from .plates import data_plate
@@ -25,7 +25,7 @@ __all__ = ["IAF", "MAF", "AffineCoupling", "FlowDensity", "LULinear", "QRLinear"
            "collapse_diagnostics", "diagnose", "encode", "psis_diagnostics", "to_inference_data",
            "BernoulliLikelihood", "Dataset", "FlowGuide", "FullRankNormalGuide", "GaussianLikelihood",
            "GaussianMixture", "LocalNormalGuide", "MeanFieldNormalGuide", "PPCA",
-           "TraceELBO", "TrainConfig", "Trainer", "TrainingDiverged", "VAE", "data_plate",
+           "TraceELBO", "TraceMeanFieldELBO", "TrainConfig", "Trainer", "TrainingDiverged", "VAE", "data_plate",
            "elbo_per_datapoint", "evaluate_per_datapoint", "gradient_variance",
            "importance_log_likelihood", "inference_gaps", "ppca_mle",
            "load_checkpoint", "load_dataset", "load_digits", "load_mnist",

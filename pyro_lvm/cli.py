@@ -71,7 +71,7 @@ def build_parser():
     train.add_argument("--lr", type=float, default=None,
                        help="Adam learning rate (default: 1e-3 for vae, 3e-3 for flow, 0.05 for ppca and gmm)")
     train.add_argument("--elbo", default=train_defaults.elbo, choices=sorted(ELBOS),
-                       help="trace: Trace_ELBO (kept on the device); meanfield: TraceMeanField_ELBO (closed-form "
+                       help="trace: Trace_ELBO; meanfield: TraceMeanField_ELBO (closed-form "
                             "KL); enum: TraceEnum_ELBO (always used for gmm)")
     train.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
                        help="compile the loss with torch.jit.trace (default: yes for the "

@@ -1,12 +1,14 @@
-"""TraceELBO: Pyro's Trace_ELBO value and gradient, without host synchronisations."""
+"""TraceELBO and TraceMeanFieldELBO: Pyro's values and gradients, without host
+synchronisations."""
 
 import pyro
 import pyro.distributions as dist
 import pytest
 import torch
-from pyro.infer import Trace_ELBO
+from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 
-from pyro_lvm import TraceELBO
+from pyro_lvm import TraceELBO, data_plate
+from pyro_lvm import TraceMeanFieldELBO
 from pyro_lvm.models import VAE
 
 F64 = torch.float64
@@ -18,9 +20,9 @@ def _loss_and_grads(elbo, model, guide, parameters, *args):
     return loss.detach(), torch.autograd.grad(loss, parameters)
 
 
-def _same_as_pyro(model, guide, parameters, *args, **elbo_kwargs):
-    ours = _loss_and_grads(TraceELBO(**elbo_kwargs), model, guide, parameters, *args)
-    pyros = _loss_and_grads(Trace_ELBO(**elbo_kwargs), model, guide, parameters, *args)
+def _same_as_pyro(model, guide, parameters, *args, pair=(TraceELBO, Trace_ELBO), **elbo_kwargs):
+    ours = _loss_and_grads(pair[0](**elbo_kwargs), model, guide, parameters, *args)
+    pyros = _loss_and_grads(pair[1](**elbo_kwargs), model, guide, parameters, *args)
     assert ours[0].item() == pytest.approx(pyros[0].item(), rel=1e-12)
     for got, expected in zip(ours[1], pyros[1]):
         torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
@@ -57,3 +59,32 @@ def test_score_function_terms_match_trace_elbo():
     loss, (grad_logits, _) = _same_as_pyro(model, guide, [logits, loc], x)
     assert grad_logits.abs().sum() > 0  # the score term reaches the guide
     assert torch.isfinite(loss)
+
+
+class _StudentTGuide(torch.nn.Module):
+    """A guide with no closed-form KL to the Normal prior."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = torch.nn.Linear(6, 4)
+
+    def forward(self, x, indices=None, num_data=None):
+        loc, raw = self.net(x).chunk(2, -1)
+        with data_plate(x, indices, num_data):
+            pyro.sample("z", dist.StudentT(4.0, loc, torch.nn.functional.softplus(raw))
+                        .to_event(1))
+
+
+@pytest.mark.parametrize("guide", ["meanfield", "studentt"])
+@pytest.mark.parametrize("particles", [1, 3])
+def test_mean_field_loss_and_gradient_match_trace_mean_field_elbo(guide, particles):
+    """Closed-form KL (Normal guide, Normal prior) and the Monte Carlo fallback (Student-t)."""
+    torch.manual_seed(0)
+    vae = VAE(6, latent_dim=2, hidden=(5,),
+              guide=_StudentTGuide() if guide == "studentt" else "meanfield").to(F64)
+    x = (torch.rand(7, 6, dtype=F64) < 0.5).to(F64)
+    _, grads = _same_as_pyro(vae.model, vae.guide, list(vae.parameters()), x, torch.arange(7),
+                             20, pair=(TraceMeanFieldELBO, TraceMeanField_ELBO),
+                             num_particles=particles, vectorize_particles=particles > 1,
+                             max_plate_nesting=1)
+    assert all(g.abs().sum() > 0 for g in grads)

@@ -39,11 +39,11 @@ def syncs(monkeypatch):
     return calls, state
 
 
-def _count(syncs, jit):
+def _count(syncs, jit, elbo="trace"):
     calls, state = syncs
     x = (torch.rand(256, 12, generator=torch.Generator().manual_seed(0)) < 0.4).float()
     trainer = Trainer(VAE(12, latent_dim=2, hidden=(8,)),
-                      TrainConfig(epochs=1, batch_size=32, jit=jit), device="cpu")
+                      TrainConfig(epochs=1, batch_size=32, jit=jit, elbo=elbo), device="cpu")
     trainer.fit(x, quiet=True)  # first epoch: contract check, validation, tracing
     trainer.config.epochs = 3
     state["on"] = True
@@ -57,6 +57,7 @@ def test_a_compiled_training_step_synchronises_once(syncs):
     assert calls == [("__float__", "trainer.py")] * steps
 
 
-def test_an_eager_training_step_synchronises_once(syncs):
-    calls, steps = _count(syncs, jit=False)
+@pytest.mark.parametrize("elbo", ["trace", "meanfield"])
+def test_an_eager_training_step_synchronises_once(syncs, elbo):
+    calls, steps = _count(syncs, jit=False, elbo=elbo)
     assert calls == [("__float__", "trainer.py")] * steps

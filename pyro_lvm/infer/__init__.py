@@ -4,12 +4,12 @@ from .evaluation import (bits_per_dim, elbo_per_datapoint, evaluate_per_datapoin
                          importance_log_likelihood, naive_log_likelihood, summarize)
 from .gaps import fit_local_guide, inference_gaps
 from .gradients import GradientStats, NoRsample, gradient_variance, score_function_guide
-from .objectives import ELBOS, TraceELBO, make_elbo
+from .objectives import ELBOS, TraceELBO, TraceMeanFieldELBO, make_elbo
 from .trainer import TrainConfig, Trainer, TrainingDiverged
 from .traces import log_weights
 
-__all__ = ["ELBOS", "GradientStats", "NoRsample", "TraceELBO", "TrainConfig", "Trainer",
-           "TrainingDiverged", "bits_per_dim", "gradient_variance", "score_function_guide",
-           "elbo_per_datapoint", "evaluate_per_datapoint", "fit_local_guide",
-           "inference_gaps", "importance_log_likelihood",
-           "log_weights", "make_elbo", "naive_log_likelihood", "summarize"]
+__all__ = ["ELBOS", "GradientStats", "NoRsample", "TraceELBO", "TraceMeanFieldELBO",
+           "TrainConfig", "Trainer", "TrainingDiverged", "bits_per_dim", "elbo_per_datapoint",
+           "evaluate_per_datapoint", "fit_local_guide", "gradient_variance",
+           "importance_log_likelihood", "inference_gaps", "log_weights", "make_elbo",
+           "naive_log_likelihood", "score_function_guide", "summarize"]

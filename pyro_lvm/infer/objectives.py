@@ -2,8 +2,9 @@
 
 ``"trace"`` is :class:`TraceELBO`, Pyro's ``Trace_ELBO`` (every term by Monte Carlo,
 reparametrized through ``rsample``) with its loss kept on the device;
-``"meanfield"`` is ``TraceMeanField_ELBO`` (the KL(q(z|x) ‖ p(z)) term in closed form where
-Pyro knows it, e.g. KL(N(μ, σ²) ‖ N(0, I)) = ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²));
+``"meanfield"`` is :class:`TraceMeanFieldELBO`, Pyro's ``TraceMeanField_ELBO`` (the
+KL(q(z|x) ‖ p(z)) term in closed form where PyTorch knows it, e.g. KL(N(μ, σ²) ‖ N(0, I)) =
+½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²)), likewise kept on the device;
 ``"enum"`` is ``TraceEnum_ELBO`` (discrete latents marked ``infer={"enumerate": "parallel"}``
 are summed out exactly).
 """
@@ -12,7 +13,10 @@ import warnings
 
 import pyro
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO, TraceMeanField_ELBO
-from pyro.infer.util import MultiFrameTensor, get_plate_stacks, is_identically_zero
+from pyro.distributions.kl import kl_divergence
+from pyro.distributions.util import scale_and_mask
+from pyro.infer.util import (MultiFrameTensor, check_fully_reparametrized, get_plate_stacks,
+                             is_identically_zero, is_validation_enabled)
 import torch
 from torch import jit, nn
 
@@ -57,6 +61,45 @@ def _elbo_and_surrogate(model_trace, guide_trace):
     return elbo, surrogate
 
 
+class TraceMeanFieldELBO(TraceMeanField_ELBO):
+    """``TraceMeanField_ELBO`` whose ``differentiable_loss`` never waits for the device.
+
+    Per particle, ELBO = Σ_observed log p(x | z) − Σ_latent KL(q(z) ‖ p(z)), each KL in closed
+    form where PyTorch has it and by Monte Carlo at the draw, log p(z) − log q(z), where not
+    (Pyro's rule; every latent must be reparametrized).  The loss is −ELBO as a tensor, so that
+    a trace of it keeps no constant and one check per step suffices, as for :class:`TraceELBO`.
+    """
+
+    def differentiable_loss(self, model, guide, *args, **kwargs):
+        loss = 0.0
+        for model_trace, guide_trace in self._get_traces(model, guide, args, kwargs):
+            loss = loss - _mean_field_elbo(model_trace, guide_trace) / self.num_particles
+        return loss
+
+
+def _mean_field_elbo(model_trace, guide_trace):
+    """The mean-field ELBO of one particle (see :class:`TraceMeanFieldELBO`), as a tensor."""
+    elbo = 0.0
+    for name, site in model_trace.nodes.items():
+        if site["type"] != "sample":
+            continue
+        if site["is_observed"]:
+            elbo = elbo + site["log_prob_sum"]
+            continue
+        q = guide_trace.nodes[name]
+        if is_validation_enabled():
+            check_fully_reparametrized(q)
+        try:
+            kl = scale_and_mask(kl_divergence(q["fn"], site["fn"]), q["scale"], q["mask"])
+        except NotImplementedError:
+            elbo = elbo + site["log_prob_sum"] - q["score_parts"].entropy_term.sum()
+        else:
+            elbo = elbo - (kl.sum() if torch.is_tensor(kl) else kl * q["fn"].batch_shape.numel())
+    auxiliary = [s for n, s in guide_trace.nodes.items()
+                 if s["type"] == "sample" and n not in model_trace.nodes]
+    return elbo - sum(s["score_parts"].entropy_term.sum() for s in auxiliary)
+
+
 def _log_ratio(model_trace, guide_trace):
     """log r = log p(x, z) − log q(z), per plate frame, without gradient."""
     stacks = get_plate_stacks(model_trace)
@@ -70,10 +113,7 @@ def _log_ratio(model_trace, guide_trace):
     return log_r
 
 
-ELBOS = {"trace": TraceELBO, "meanfield": TraceMeanField_ELBO, "enum": TraceEnum_ELBO}
-#: The objectives whose ``torch.jit.trace`` gives the eager loss and gradient (tested): a traced
-#: ``TraceMeanField_ELBO`` keeps its closed-form KL term as a constant of the trace.
-COMPILABLE_ELBOS = ("trace", "enum")
+ELBOS = {"trace": TraceELBO, "meanfield": TraceMeanFieldELBO, "enum": TraceEnum_ELBO}
 
 
 def make_elbo(name="trace", num_particles=1):

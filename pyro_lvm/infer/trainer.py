@@ -26,8 +26,7 @@ from ..runtime import get_rng_state, resolve_device, set_rng_state, set_seed
 from . import distributed
 from .contract import check_pair
 from .evaluation import elbo_per_datapoint
-from .objectives import (COMPILABLE_ELBOS, CompiledNegativeELBO, NegativeELBO, is_builtin,
-                         make_elbo)
+from .objectives import CompiledNegativeELBO, NegativeELBO, is_builtin, make_elbo
 
 
 class TrainingDiverged(RuntimeError):
@@ -63,9 +62,6 @@ class TrainConfig:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise bad_value("seed", self.seed, "a non-negative integer")
         make_elbo(self.elbo, self.num_particles)  # validates the name
-        if self.jit and self.elbo not in COMPILABLE_ELBOS:
-            raise bad_value("jit", self.jit, f"False or None with elbo={self.elbo!r}: a traced "
-                            "TraceMeanField_ELBO keeps its closed-form KL term as a constant")
 
 
 #: Devices with PyTorch's fused Adam kernel.
@@ -115,8 +111,7 @@ class Trainer:
         self.optimizer = torch.optim.Adam(parameters, lr=self.config.learning_rate,
                                           fused=self.device.type in FUSED_ADAM_DEVICES)
         self.loss = NegativeELBO(lvm, make_elbo(self.config.elbo, self.config.num_particles))
-        self.compiled = (is_builtin(lvm) and self.config.elbo in COMPILABLE_ELBOS
-                         if self.config.jit is None else self.config.jit)
+        self.compiled = is_builtin(lvm) if self.config.jit is None else self.config.jit
         if self.compiled:
             self.loss = CompiledNegativeELBO(self.loss, warn=self.config.jit is True)
         self.history = []
