@@ -7,11 +7,13 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import torch
 import torch.multiprocessing as mp
 
 from pyro_lvm.checkpoint import load_checkpoint
+from pyro_lvm.data.files import open_npy
 from pyro_lvm.infer import TrainConfig, Trainer, distributed
 from pyro_lvm.models import VAE
 from pyro_lvm.runtime import set_seed
@@ -33,7 +35,7 @@ def _data():
     return (torch.rand(512, 16, generator=generator) < rows).float()
 
 
-def _fit(config, checkpoint=None, resume=None, record=None):
+def _fit(config, checkpoint=None, resume=None, record=None, data=None):
     set_seed(config.seed)
     trainer = Trainer(VAE(16, latent_dim=2, hidden=(16,)), config, device="cpu")
     if resume is not None:
@@ -46,8 +48,8 @@ def _fit(config, checkpoint=None, resume=None, record=None):
             return step(x, indices, num_data)
 
         trainer.step = recorded
-    x = _data()
-    trainer.fit(x[:448], x[448:], checkpoint=checkpoint, quiet=True)
+    x = _data() if data is None else data  # data: a memory map, gathered a minibatch at a time
+    trainer.fit(x[:448], x[448:], checkpoint=checkpoint, quiet=True, preload=data is None)
     return trainer
 
 
@@ -72,8 +74,9 @@ def _worker(rank, port, job, out):
 def _train_job(rank, out):
     record = []
     trainer = _fit(TrainConfig(**CONFIG), record=record)
+    mapped = _fit(TrainConfig(**CONFIG), data=open_npy(os.path.join(out, "rows.npy")))
     return {"params": {k: v.clone() for k, v in trainer.lvm.state_dict().items()},
-            "history": trainer.history, "indices": record}
+            "mapped": mapped.lvm.state_dict(), "history": trainer.history, "indices": record}
 
 
 def _resume_job(rank, out):
@@ -117,7 +120,9 @@ def _spawn(job, tmp_path, limit=60):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    return _spawn("train", tmp_path_factory.mktemp("ddp"))
+    out = tmp_path_factory.mktemp("ddp")
+    np.save(out / "rows.npy", _data().numpy())
+    return _spawn("train", out)
 
 
 def test_every_rank_ends_with_identical_parameters(trained):
@@ -130,6 +135,12 @@ def test_every_rank_ends_with_identical_parameters(trained):
         return [(r["train_elbo"], r["test_elbo"]) for r in result["history"]]
 
     assert losses(first) == losses(second)
+
+
+def test_a_memory_mapped_train_set_gives_the_in_memory_parameters(trained):
+    for result in trained:
+        for name, value in result["params"].items():
+            assert torch.equal(value, result["mapped"][name]), name
 
 
 def test_ranks_take_disjoint_shards_of_the_one_process_batches(trained):
