@@ -103,7 +103,8 @@ def main():
                         help=f"comma-separated guides, the first the reference (default "
                              f"{GUIDES!r}; a flow spec may hold commas)")
     parser.add_argument("--latent-dim", type=int, default=2)
-    parser.add_argument("--hidden", type=_sizes, default=(256,), help="hidden sizes of the encoder and the decoder")
+    parser.add_argument("--hidden", type=_sizes, default=(256,),
+                        help="hidden sizes of the encoder and the decoder")
     parser.add_argument("--flow-hidden", type=_sizes, default=(64, 64),
                         help="hidden sizes of each flow layer's MADE (default 64,64)")
     parser.add_argument("--context-dim", type=int, default=32,

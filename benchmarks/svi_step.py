@@ -1,10 +1,11 @@
 """One VAE training step: pyro_lvm against a hand-written PyTorch step, side by side.
 
 Model: 784 -> 400 -> 50 (encoder, softplus), 50 -> 400 -> 784 (decoder), Bernoulli likelihood,
-batch 128, fused Adam(lr=1e-3) as the trainer uses, 2 threads.  The reference is the physical limit for this model: the
-same networks and optimizer with the KL term in closed form and no probabilistic-programming
-layer.  Every variant is timed in the same process, in interleaved rounds, and reported as the
-median over rounds of its time divided by the reference's time in the same round.
+batch 128, fused Adam(lr=1e-3) as the trainer uses, 2 threads.  The reference is the physical
+limit for this model: the same networks and optimizer with the KL term in closed form and no
+probabilistic-programming layer.  Every variant is timed in the same process, in interleaved
+rounds, and reported as the median over rounds of its time divided by the reference's time in
+the same round.
 
     python benchmarks/svi_step.py [--rounds 7] [--steps 40] [--device cuda]
 """

@@ -23,9 +23,10 @@ __version__ = "0.1.0"
 
 __all__ = ["IAF", "MAF", "AffineCoupling", "FlowDensity", "LULinear", "QRLinear", "build_flow",
            "collapse_diagnostics", "diagnose", "encode", "psis_diagnostics", "to_inference_data",
-           "BernoulliLikelihood", "Dataset", "FlowGuide", "FullRankNormalGuide", "GaussianLikelihood",
-           "GaussianMixture", "LocalNormalGuide", "MeanFieldNormalGuide", "PPCA",
-           "TraceELBO", "TraceMeanFieldELBO", "TrainConfig", "Trainer", "TrainingDiverged", "VAE", "data_plate",
+           "BernoulliLikelihood", "Dataset", "FlowGuide", "FullRankNormalGuide",
+           "GaussianLikelihood", "GaussianMixture", "LocalNormalGuide", "MeanFieldNormalGuide",
+           "PPCA", "TraceELBO", "TraceMeanFieldELBO", "TrainConfig", "Trainer", "TrainingDiverged",
+           "VAE", "data_plate",
            "elbo_per_datapoint", "evaluate_per_datapoint", "gradient_variance",
            "importance_log_likelihood", "inference_gaps", "ppca_mle",
            "load_checkpoint", "load_dataset", "load_digits", "load_mnist",

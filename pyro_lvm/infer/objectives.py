@@ -12,9 +12,9 @@ are summed out exactly).
 import warnings
 
 import pyro
-from pyro.infer import Trace_ELBO, TraceEnum_ELBO, TraceMeanField_ELBO
 from pyro.distributions.kl import kl_divergence
 from pyro.distributions.util import scale_and_mask
+from pyro.infer import Trace_ELBO, TraceEnum_ELBO, TraceMeanField_ELBO
 from pyro.infer.util import (MultiFrameTensor, check_fully_reparametrized, get_plate_stacks,
                              is_identically_zero, is_validation_enabled)
 import torch
@@ -24,14 +24,13 @@ from ..errors import bad_value
 from ..plates import MAX_PLATE_NESTING
 
 
-
 class TraceELBO(Trace_ELBO):
     """``Trace_ELBO`` whose ``differentiable_loss`` never waits for the device.
 
     Per particle, ELBO = Σ_model log p − Σ_guide log q, and the surrogate whose gradient is the
     ELBO's gradient is Σ_model log p − Σ_guide (entropy term − score term · log r), with
-    log r = log p − log q held fixed (Pyro's).  The loss is −(ELBO + surrogate − stop(surrogate)):
-    the ELBO's value and the surrogate's gradient.  Pyro's own version computes the value with
+    log r = log p − log q held fixed (Pyro's).  The loss is
+    −(ELBO + surrogate − stop(surrogate)): the ELBO's value and the surrogate's gradient.  Pyro's own version computes the value with
     one ``.item()`` per site and checks it for NaN, a host synchronisation each; here the value
     stays a tensor (the trainer makes the one NaN check per step).
     """
