@@ -19,7 +19,8 @@ import torch
 
 from . import plots
 from .checkpoint import load_checkpoint, write_atomically, write_json
-from .data import load_dataset, validate_data
+from .data import load_dataset
+from .data.dataset import check_batch_size
 from .errors import bad_value
 from .infer import distributed
 from .infer import (TrainConfig, Trainer, evaluate_per_datapoint, inference_gaps,
@@ -127,8 +128,7 @@ def _load_data(spec, device, run_dir=None):
                            mapped=spec.memmap)
     if dataset.test is None:
         raise bad_value("data", spec.data, "a data set with a test part")
-    validate_data(dataset.train, batch_size=spec.train.batch_size,
-                  argument=f"train set of {spec.data}")
+    check_batch_size(spec.train.batch_size, dataset.train.shape[0], f"train set of {spec.data}")
     return dataset.to(device)
 
 

@@ -92,11 +92,18 @@ def validate_data(x, likelihood=None, batch_size=None, argument="data"):
         raise bad_value(argument, f"values from {low:g} to {high:g}",
                         "values in [0, 1] for likelihood='bernoulli'")
     if batch_size is not None:
-        batch_size = check_int("batch_size", batch_size, 1)
-        if rows < batch_size:
-            raise bad_value("batch_size", batch_size,
-                            f"at most the number of rows of {argument} ({rows})")
+        check_batch_size(batch_size, rows, argument)
     return x
+
+
+def check_batch_size(batch_size, rows, argument="data"):
+    """``batch_size`` as an ``int`` when it is a positive integer no larger than ``rows``, the
+    number of rows of ``argument``."""
+    batch_size = check_int("batch_size", batch_size, 1)
+    if rows < batch_size:
+        raise bad_value("batch_size", batch_size,
+                        f"at most the number of rows of {argument} ({rows})")
+    return batch_size
 
 
 def count_test_rows(n, test_fraction):
