@@ -235,8 +235,10 @@ def draw_pictures(lvm, dataset, history, run_dir, num_samples=100):
         else:
             plots.scatter_pairs(originals.cpu(), recon, run_dir / "reconstructions.png",
                                 labels=("test data", "reconstructions"))
-    if hasattr(lvm, "log_marginal") and dataset.dim == 2:
-        plots.density_heatmap(lvm.log_marginal, test, run_dir / "density.png")
+    if hasattr(lvm, "log_marginal") and dataset.dim == 2:  # the grid is made on the host
+        device = dataset.test.device
+        plots.density_heatmap(lambda points: lvm.log_marginal(points.to(device)), test,
+                              run_dir / "density.png")
     if hasattr(lvm, "predict"):
         plots.scatter_pairs(test, test, run_dir / "clusters.png",
                             labels=("test data", "most probable component"),
