@@ -130,3 +130,14 @@ def test_every_model_kind_trains_on_the_device_and_loads_on_the_cpu(tmp_path, ki
         assert again["test_elbo"] == pytest.approx(metrics["test_elbo"], rel=1e-4)
     else:
         assert again["test_elbo"] <= again["test_log_px"] + 1e-3
+
+
+@pytest.mark.parametrize("guide", ["meanfield", "fullrank"])
+def test_the_gap_split_runs_on_the_device(guide):
+    from pyro_lvm.infer import inference_gaps
+    vae = VAE(10, latent_dim=2, hidden=(8,), guide=guide).to(DEVICE)
+    x = (_rows(12, 10) > 0).float().to(DEVICE)
+    gaps = inference_gaps(vae.model, vae.guide, x, num_samples=20, steps=5, quiet=True)
+    assert gaps["log_px"].device.type == DEVICE.type
+    torch.testing.assert_close(gaps["approximation_gap"] + gaps["amortization_gap"],
+                               gaps["log_px"] - gaps["elbo_amortized"])
