@@ -18,6 +18,7 @@ import torch
 from pyro_lvm import (PPCA, VAE, FlowDensity, GaussianMixture, TrainConfig, Trainer,
                       evaluate_per_datapoint, ppca_mle, psis_diagnostics, to_inference_data)
 from pyro_lvm.diagnostics import encode
+from pyro_lvm.diagnostics.report import diagnose_run
 from pyro_lvm.infer import log_weights
 from pyro_lvm.runs import RunSpec, evaluate_run, load_run, train_run
 
@@ -130,6 +131,9 @@ def test_every_model_kind_trains_on_the_device_and_loads_on_the_cpu(tmp_path, ki
         assert again["test_elbo"] == pytest.approx(metrics["test_elbo"], rel=1e-4)
     else:
         assert again["test_elbo"] <= again["test_log_px"] + 1e-3
+    if kind == "vae":  # the diagnostics (PSIS, collapse, pictures, report) on the device
+        report = diagnose_run(run_dir, device=DEVICE, quiet=True, num_samples=200)["report"]
+        assert os.path.getsize(report) > 1000
 
 
 @pytest.mark.parametrize("guide", ["meanfield", "fullrank"])
