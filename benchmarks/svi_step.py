@@ -16,11 +16,15 @@ import time
 import warnings
 
 import pyro
+import pyro.distributions as dist
 import torch
-from pyro.infer import SVI, Trace_ELBO
+from pyro import poutine
+from pyro.infer import SVI, JitTrace_ELBO, Trace_ELBO
+from pyro.infer.autoguide import AutoGuideList, AutoNormal
+from torch import nn
 from torch.nn import functional as F
 
-from pyro_lvm import VAE, TrainConfig, Trainer
+from pyro_lvm import VAE, TrainConfig, Trainer, data_plate
 from pyro_lvm.nn import positive
 
 D, H, Z, B = 784, 400, 50, 128
@@ -48,25 +52,38 @@ def reference_step(vae, fused=True):
 
 def package_step(vae, **config):
     """``Trainer.step``, exactly what ``fit`` runs for each minibatch."""
-    trainer = Trainer(vae, TrainConfig(batch_size=B, **config), device=vae.prior_loc.device)
+    device = next(vae.buffers()).device
+    trainer = Trainer(vae, TrainConfig(batch_size=B, **config), device=device)
     return trainer.step
 
 
-def pyro_svi_step(vae):
-    """``pyro.infer.SVI`` with ``Trace_ELBO`` and ``pyro.optim.Adam`` (networks registered
-    with ``pyro.module``): what a Pyro user writes by hand."""
+def pyro_svi_step(vae, elbo=Trace_ELBO):
+    """``pyro.infer.SVI`` with ``pyro.optim.Adam`` straight on the package's model and guide
+    (which register their networks in Pyro's parameter store): what a Pyro user writes."""
     pyro.clear_param_store()
-
-    def model(x, indices, num_data):
-        pyro.module("bench_vae", vae)
-        return vae.model(x, indices, num_data)
-
-    def guide(x, indices, num_data):
-        pyro.module("bench_vae", vae)
-        return vae.guide(x, indices, num_data)
-
-    svi = SVI(model, guide, pyro.optim.Adam({"lr": 1e-3}), Trace_ELBO(max_plate_nesting=1))
+    svi = SVI(vae.model, vae.guide, pyro.optim.Adam({"lr": 1e-3}), elbo(max_plate_nesting=1))
     return svi.step
+
+
+class GlobalBiasVAE(nn.Module):
+    """The VAE with a global latent: a bias b ~ N(0, I_D) of the decoder's logits, outside the
+    plate, with ``AutoNormal`` for b and the VAE's encoder for z (an ``AutoGuideList``)."""
+
+    def __init__(self, vae):
+        super().__init__()
+        self.vae = vae
+        blocked = poutine.block(self.model, hide=["z"])
+        self.guide = AutoGuideList(blocked)
+        self.guide.append(AutoNormal(blocked))
+        self.guide.append(vae.guide)
+
+    def model(self, x, indices=None, num_data=None):
+        bias = pyro.sample("b", dist.Normal(x.new_zeros(x.shape[-1]), 1.0).to_event(1))
+        with data_plate(x, indices, num_data):
+            z = pyro.sample("z", self.vae.prior())
+            logits = self.vae.decoder(z) + bias
+            pyro.sample("x", dist.Bernoulli(logits=logits, validate_args=False).to_event(1),
+                        obs=x)
 
 
 VARIANTS = {
@@ -76,7 +93,10 @@ VARIANTS = {
     "pyro_lvm --no-jit (TraceELBO, eager)": lambda vae: package_step(vae, jit=False),
     "pyro_lvm --elbo meanfield (closed-form KL, traced)":
         lambda vae: package_step(vae, elbo="meanfield"),
+    "pyro_lvm, global bias with AutoNormal (AutoGuideList, eager)":
+        lambda vae: package_step(GlobalBiasVAE(vae)),
     "pyro.infer.SVI + pyro.optim.Adam": pyro_svi_step,
+    "pyro.infer.SVI + JitTrace_ELBO": lambda vae: pyro_svi_step(vae, JitTrace_ELBO),
 }
 
 

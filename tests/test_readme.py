@@ -21,3 +21,17 @@ def test_readme_test_command_is_what_ci_runs():
     ci = (README.parent / ".ci" / "run").read_text().strip().splitlines()
     assert commands[1] == ci[-1] == "python -m pytest -q"
     assert "pyro-lvm train" in commands[0]
+
+
+def test_coming_from_pyro_page_runs_as_written():
+    """docs/pyro.md: a Pyro user's SVI script, then the same model through the trainer."""
+    page = README.parent / "docs" / "pyro.md"
+    namespace = {}
+    for block in re.findall(r"```python\n(.*?)```", page.read_text(), re.S):
+        exec(compile(block, str(page), "exec"), namespace)
+    history, per_row = namespace["history"], namespace["per_row"]
+    assert len(history) == 75 and history[-1]["train_elbo"] > history[0]["train_elbo"] + 1
+    assert {"locs.W_unconstrained", "locs.z_unconstrained"} <= set(
+        dict(namespace["guide"].named_parameters()))
+    assert abs(float(namespace["pyro"].param("sigma").detach()) - 1.0) > 0.1  # in the store
+    assert (per_row["gap"] >= 0).all() and per_row["elbo"].shape == (200,)

@@ -19,7 +19,8 @@ from pyro.poutine.util import site_is_subsample
 from ..data.dataset import check_int
 from ..errors import bad_type, bad_value
 from ..infer.evaluation import particle_chunks
-from ..infer.traces import particle_trace, trace_log_weights
+from ..infer.traces import data_frame, particle_trace, trace_log_weights
+from ..plates import declared_nesting, max_plate_nesting
 from . import arviz_adapter
 
 OBS_DIM = "obs"
@@ -36,9 +37,9 @@ def check_rows(x, argument="x"):
     return x
 
 
-def _traced(role, fn, x, num_particles, indices=None, num_data=None, replay=None):
+def _traced(role, x, run):
     try:
-        return particle_trace(fn, x, num_particles, indices, num_data, replay=replay)
+        return run()
     except (RuntimeError, ValueError, IndexError, TypeError) as error:
         raise bad_value("x", f"a {x.dtype} tensor of shape {tuple(x.shape)}",
                         f"data the {role} can be evaluated on; it raised "
@@ -48,25 +49,33 @@ def _traced(role, fn, x, num_particles, indices=None, num_data=None, replay=None
 def guide_trace(guide, x, num_particles, indices=None, num_data=None):
     """The guide's trace at ``num_particles`` draws per row; a clear error when it cannot run
     on ``x``."""
-    return _traced("guide", guide, x, num_particles, indices, num_data)
+    return _traced("guide", x, lambda: particle_trace(guide, x, num_particles, indices, num_data))
 
 
 def draw_traces(model, guide, x, num_particles, indices=None, num_data=None):
     """``(model_trace, guide_trace)``: ``num_particles`` draws z ~ q(z | x) for every row of
     ``x``, and the model replayed at them; ``indices`` and ``num_data`` as in training."""
-    drawn = guide_trace(guide, x, num_particles, indices, num_data)
-    return _traced("model", model, x, num_particles, indices, num_data, replay=drawn), drawn
+    nesting = declared_nesting(model)
+    if nesting is None:  # found from each, so that an error names the one that failed
+        nesting = max(_traced(role, x, lambda: max_plate_nesting(fn, None, x, indices, num_data))
+                      for role, fn in (("guide", guide), ("model", model)))
+    args = (x, num_particles, indices, num_data)
+    drawn = _traced("guide", x, lambda: particle_trace(guide, *args, nesting=nesting))
+    return _traced("model", x, lambda: particle_trace(model, *args, replay=drawn,
+                                                      nesting=nesting)), drawn
 
 
 def is_local(site):
     """Whether a site lies in the ``"data"`` plate (one value per row)."""
-    return any(frame.name == "data" for frame in site["cond_indep_stack"])
+    return data_frame(site) is not None
 
 
 def latent_sites(trace):
-    """The unobserved sample sites of a trace (the latents), subsample sites excluded."""
+    """The unobserved sample sites of a trace (the latents), subsample sites and a guide's
+    auxiliary sites (an autoguide's joint latent vector) excluded."""
     return [site for site in trace.nodes.values() if site["type"] == "sample"
-            and not site["is_observed"] and not site_is_subsample(site)]
+            and not site["is_observed"] and not site_is_subsample(site)
+            and not site["infer"].get("is_auxiliary")]
 
 
 def observed_sites(trace):
@@ -87,14 +96,20 @@ def local_latent(trace, site):
 
 
 def per_draw(site, value, num_particles, event_shape):
-    """``value`` of a site traced under the particle plate as ``(draws, rows, *event_shape)``
-    (local site) or ``(draws, *shape, *event_shape)`` (global site, plates' singleton
-    dimensions dropped)."""
-    batch_shape = site["fn"].batch_shape
-    if is_local(site):
-        return value.reshape(num_particles, batch_shape[-1], *event_shape)
-    kept = [size for size in batch_shape[1:] if size != 1]
-    return value.reshape(num_particles, *kept, *event_shape)
+    """``value`` of a site traced under the particle plate as ``(draws, rows, *other,
+    *event_shape)`` (local site) or ``(draws, *other, *event_shape)`` (global site), where
+    ``other`` are the sizes of any further plates; singleton dimensions are dropped."""
+    event_dims = len(event_shape)
+    particles = next(f.dim for f in site["cond_indep_stack"] if f.name == "particles")
+    value = value.reshape((1,) * max(0, -particles - (value.dim() - event_dims)) + value.shape)
+    batch_dims = value.dim() - event_dims
+    frame = data_frame(site)
+    leading = [batch_dims + particles] + ([batch_dims + frame.dim] if frame else [])
+    rest = [i for i in range(batch_dims) if i not in leading]
+    value = value.permute(*leading, *rest, *range(batch_dims, value.dim()))
+    value = value.expand(num_particles, *value.shape[1:])
+    kept = [size for size in value.shape[len(leading):batch_dims] if size != 1]
+    return value.reshape(*value.shape[:len(leading)], *kept, *event_shape)
 
 
 def _dims(name, trailing, local):

@@ -19,6 +19,7 @@ from pyro.distributions.torch_transform import TransformModule
 from torch import nn
 
 from ..errors import bad_type, bad_value
+from ..params import register
 from ..plates import data_plate
 from .base import check_count, check_tensor
 from .made import HIDDEN
@@ -43,6 +44,8 @@ class FlowDensity(nn.Module):
     docs/contract.md); the base mean and scale are buffers, so ``.to(device)`` and
     ``.double()`` move them along.
     """
+
+    max_plate_nesting = 1  # the data plate
 
     def __init__(self, dim, transforms):
         super().__init__()
@@ -102,6 +105,7 @@ class FlowDensity(nn.Module):
         """``x ~ p`` for a minibatch ``x`` of shape ``(batch, dim)`` inside the ``data`` plate."""
         if check_tensor("x", x, self.dim, self.base_loc).dim() != 2:
             raise bad_value("x.shape", tuple(x.shape), f"(batch, {self.dim})")
+        register(self)
         with data_plate(x, indices, num_data):
             pyro.sample("x", self.distribution(), obs=x)
 

@@ -7,6 +7,7 @@ from torch import nn
 
 from ..flows import build_flow
 from ..nn import MLP, check_hidden, positive
+from ..params import register
 from ..plates import data_plate
 
 
@@ -40,5 +41,6 @@ class FlowGuide(nn.Module):
         return dist.TransformedDistribution(base, layers, validate_args=False)
 
     def forward(self, x, indices=None, num_data=None):
+        register(self)
         with data_plate(x, indices, num_data):
-            return pyro.sample("z", self.distribution(x))
+            return {"z": pyro.sample("z", self.distribution(x))}

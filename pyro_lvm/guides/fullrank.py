@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..nn import MLP, check_hidden, positive
+from ..params import register
 from ..plates import data_plate
 
 
@@ -45,5 +46,6 @@ class FullRankNormalGuide(nn.Module):
         return dist.MultivariateNormal(loc, scale_tril=scale_tril, validate_args=False)
 
     def forward(self, x, indices=None, num_data=None):
+        register(self)
         with data_plate(x, indices, num_data):
-            return pyro.sample("z", self.distribution(x))
+            return {"z": pyro.sample("z", self.distribution(x))}

@@ -7,6 +7,7 @@ from torch import nn
 
 from ..errors import bad_value
 from ..nn import inverse_positive, positive
+from ..params import register
 from ..plates import data_plate
 from .fullrank import lower_triangular
 
@@ -46,8 +47,9 @@ class LocalNormalGuide(nn.Module):
         return dist.Normal(loc, scale, validate_args=False).to_event(1)
 
     def forward(self, x, indices=None, num_data=None):
+        register(self)
         with data_plate(x, indices, num_data):
-            return pyro.sample("z", self.distribution(x, indices))
+            return {"z": pyro.sample("z", self.distribution(x, indices))}
 
     @torch.no_grad()
     def initialize_from(self, guide, x):

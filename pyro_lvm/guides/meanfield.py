@@ -5,6 +5,7 @@ import pyro.distributions as dist
 from torch import nn
 
 from ..nn import MLP, check_hidden, positive
+from ..params import register
 from ..plates import data_plate
 
 
@@ -32,5 +33,6 @@ class MeanFieldNormalGuide(nn.Module):
         return dist.Normal(loc, scale, validate_args=False).to_event(1)
 
     def forward(self, x, indices=None, num_data=None):
+        register(self)
         with data_plate(x, indices, num_data):
-            return pyro.sample("z", self.distribution(x))
+            return {"z": pyro.sample("z", self.distribution(x))}

@@ -9,23 +9,33 @@ from ..errors import bad_value
 
 
 def _latent_sites(trace):
-    """Sample sites of ``trace`` that are neither observed, subsample indices nor enumerated."""
+    """Sample sites of ``trace`` that are neither observed, subsample indices, enumerated nor
+    auxiliary (an autoguide's joint latent vector, which the model does not have)."""
     return {name: site for name, site in trace.nodes.items()
             if site["type"] == "sample" and not site["is_observed"]
             and not site_is_subsample(site)
-            and site["infer"].get("enumerate") is None}
+            and site["infer"].get("enumerate") is None
+            and not site["infer"].get("is_auxiliary")}
 
 
 def check_pair(model, guide, x, indices=None, num_data=None):
     """Raise a ``ValueError`` naming the sites unless ``guide`` and ``model`` agree on ``x``.
 
-    The guide must sample every latent site of the model that is not enumerated, nothing else,
-    each with the model's shape.  Runs one trace of each (the model's latents drawn from
-    its prior), without gradients.
+    The model must observe the data (at least one sample site with ``obs=``); the guide must
+    sample every latent site of the model that is not enumerated, nothing else, each with the
+    model's shape.  Runs one trace of each (the model's latents drawn from its prior), without
+    gradients.
     """
     with torch.no_grad(), pyro.validation_enabled(False):
         model_trace = poutine.trace(model).get_trace(x, indices, num_data)
         guide_trace = poutine.trace(guide).get_trace(x, indices, num_data)
+    if not any(site["type"] == "sample" and site["is_observed"]
+               for site in model_trace.nodes.values()):
+        seen = sorted(n for n, s in model_trace.nodes.items()
+                      if s["type"] == "sample" and not site_is_subsample(s))
+        raise bad_value("model", f"sample sites {seen}", "a model that observes the data: a "
+                        "pyro.sample(..., obs=x) site that Pyro can see (none was traced, so "
+                        "the ELBO would not depend on the data)")
     in_guide, in_model = _latent_sites(guide_trace), _latent_sites(model_trace)
     missing, extra = sorted(set(in_model) - set(in_guide)), sorted(set(in_guide) - set(in_model))
     if missing or extra:

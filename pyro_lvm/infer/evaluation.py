@@ -18,6 +18,7 @@ import math
 import torch
 
 from ..errors import bad_value
+from ..plates import max_plate_nesting
 from .traces import log_weights
 
 
@@ -35,12 +36,12 @@ def particle_chunks(num_samples, batch, max_cells):
     return sizes
 
 
-def _reduce_weights(model, guide, x, indices, num_data, num_samples, max_cells):
+def _reduce_weights(model, guide, x, indices, num_data, num_samples, max_cells, nesting):
     """(Σ_k log w_k, logsumexp_k log w_k) per row of ``x``, computed in particle chunks."""
     total = x.new_zeros(x.shape[0])
     lse = x.new_full((x.shape[0],), -math.inf)
     for k in particle_chunks(num_samples, x.shape[0], max_cells):
-        log_w = log_weights(model, guide, x, k, indices, num_data)
+        log_w = log_weights(model, guide, x, k, indices, num_data, nesting)
         total = total + log_w.sum(0)
         lse = torch.logaddexp(lse, torch.logsumexp(log_w, 0))
     return total, lse
@@ -52,16 +53,20 @@ def evaluate_per_datapoint(model, guide, x, num_samples=1000, batch_size=256,
 
     Rows go to the model and guide in batches, with their ``indices`` and ``num_data = n`` as
     in training.  Returns a dict of tensors of shape ``(n,)`` in nats.  Every estimate uses the same
-    ``num_samples`` draws z_k ~ q(z | x), so ``gap >= 0`` holds exactly (Jensen).
+    ``num_samples`` draws z_k ~ q(z | x), so ``gap >= 0`` holds exactly (Jensen).  Global
+    latents (sites outside the data plate) are drawn afresh for each batch and each row carries
+    1/n of their terms, so ``elbo.sum()`` estimates the full-data ELBO, whatever ``batch_size``.
     """
     _check_positive("num_samples", num_samples)
     _check_positive("batch_size", batch_size)
     elbos, log_px = [], []
     n = x.shape[0]
+    head = torch.arange(min(batch_size, n), device=x.device)
+    nesting = max_plate_nesting(model, guide, x[head], head, n)
     for start in range(0, n, batch_size):
         indices = torch.arange(start, min(start + batch_size, n), device=x.device)
         total, lse = _reduce_weights(model, guide, x[indices], indices, n, num_samples,
-                                     max_cells)
+                                     max_cells, nesting)
         elbos.append(total / num_samples)
         log_px.append(lse - math.log(num_samples))
     elbo, log_px = torch.cat(elbos), torch.cat(log_px)

@@ -21,7 +21,6 @@ from pyro.poutine.util import site_is_subsample
 
 from ..data.dataset import check_int
 from ..errors import bad_type, bad_value
-from ..plates import MAX_PLATE_NESTING
 
 ESTIMATORS = ("reparam", "score")
 
@@ -85,12 +84,12 @@ def score_function_guide(guide):
 def _flat_gradient(estimator, model, guide, x, parameters):
     """One estimate of ∇_φ ELBO(x), flattened; the ``.grad`` of ``parameters`` is left unset."""
     if estimator == "reparam":
-        loss = Trace_ELBO(max_plate_nesting=MAX_PLATE_NESTING).differentiable_loss(model, guide, x)
+        loss = Trace_ELBO().differentiable_loss(model, guide, x)
         grads = torch.autograd.grad(loss, parameters, allow_unused=True)
     else:
         for p in parameters:
             p.grad = None
-        TraceGraph_ELBO(max_plate_nesting=MAX_PLATE_NESTING).loss_and_grads(
+        TraceGraph_ELBO().loss_and_grads(
             model, score_function_guide(guide), x)  # back-propagates the surrogate into .grad
         grads = [p.grad for p in parameters]
         for p in parameters:

@@ -21,7 +21,6 @@ import torch
 from torch import jit, nn
 
 from ..errors import bad_value
-from ..plates import MAX_PLATE_NESTING
 
 
 class TraceELBO(Trace_ELBO):
@@ -115,14 +114,16 @@ def _log_ratio(model_trace, guide_trace):
 ELBOS = {"trace": TraceELBO, "meanfield": TraceMeanFieldELBO, "enum": TraceEnum_ELBO}
 
 
-def make_elbo(name="trace", num_particles=1):
-    """The Pyro ELBO called ``name``, with vectorized particles."""
+def make_elbo(name="trace", num_particles=1, max_plate_nesting=None):
+    """The Pyro ELBO called ``name``, with vectorized particles to the left of the model's
+    ``max_plate_nesting`` plates (``None``: Pyro finds it with a first trace)."""
     if name not in ELBOS:
         raise bad_value("elbo", name, f"one of {sorted(ELBOS)}")
     if isinstance(num_particles, bool) or not isinstance(num_particles, int) or num_particles < 1:
         raise bad_value("num_particles", num_particles, "a positive integer")
+    nesting = float("inf") if max_plate_nesting is None else max_plate_nesting
     return ELBOS[name](num_particles=num_particles, vectorize_particles=num_particles > 1,
-                       max_plate_nesting=MAX_PLATE_NESTING)
+                       max_plate_nesting=nesting)
 
 
 class NegativeELBO(nn.Module):

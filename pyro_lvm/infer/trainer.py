@@ -3,9 +3,10 @@
 Each step is SVI's: draw a minibatch (an index slice of a seeded permutation of data already on
 the device), take the reparametrized gradient of the negative ELBO with respect to every
 parameter of the model and the guide, and apply one Adam update.  The parameters are those of
-the ``lvm`` module (``lvm.parameters()``), so nothing lives in Pyro's global parameter store and
-the whole state is a ``state_dict``.  See docs/training.md for why this is not a
-``pyro.infer.SVI`` object and what it costs against a hand-written PyTorch step.  Under a
+the ``lvm`` module (``lvm.parameters()``) and every entry of Pyro's parameter store that the
+model and guide read while they run (``pyro.param``, autoguides), found as ``pyro.infer.SVI``
+finds them, including ones created after the first step.  See docs/training.md for why this is
+not a ``pyro.infer.SVI`` object and what it costs against a hand-written PyTorch step.  Under a
 ``torch.distributed`` process group the same loop runs data-parallel (:mod:`.distributed`,
 docs/scaling.md).
 """
@@ -14,6 +15,7 @@ import dataclasses
 import math
 import sys
 import time
+import warnings
 
 import pyro
 import torch
@@ -22,6 +24,8 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import bad_type, bad_value
+from ..params import ParamCollector
+from ..plates import declared_nesting
 from ..runtime import get_rng_state, resolve_device, set_rng_state, set_seed
 from . import distributed
 from .contract import check_pair
@@ -103,21 +107,96 @@ class Trainer:
         self.config = config if config is not None else TrainConfig()
         self.device = resolve_device(device)
         self.lvm = lvm.to(self.device)
-        parameters = [p for p in lvm.parameters() if p.requires_grad]
-        if not parameters:
-            raise bad_value("lvm", type(lvm).__name__, "a module with trainable parameters")
-        # The fused kernel updates every parameter in one call (benchmarks/svi_step.py: the
-        # per-parameter loop makes a plain PyTorch VAE step 1.16x-1.20x slower).
-        self.optimizer = torch.optim.Adam(parameters, lr=self.config.learning_rate,
-                                          fused=self.device.type in FUSED_ADAM_DEVICES)
-        self.loss = NegativeELBO(lvm, make_elbo(self.config.elbo, self.config.num_particles))
+        elbo = make_elbo(self.config.elbo, self.config.num_particles, declared_nesting(lvm))
+        self.loss = NegativeELBO(lvm, elbo)
         self.compiled = is_builtin(lvm) if self.config.jit is None else self.config.jit
         if self.compiled:
             self.loss = CompiledNegativeELBO(self.loss, warn=self.config.jit is True)
+        self.optimizer = None  # Adam over every tensor in `parameters`, one group per arrival
+        self.parameters = {}  # name -> tensor, in the optimizer's order
+        self._known = set()  # their ids
+        self._unchecked = []  # names of those that have not had a step yet
+        self._store_names = {}  # parameter-store name -> tensor, for those not in the module
+        self._before = (set(pyro.get_param_store().keys()),
+                        {id(p) for p in lvm.parameters()})
+        self._pending = None  # a loaded state waiting for its parameters to exist
+        self._prepared = False  # whether the pair has been checked (and lazy parameters made)
+        initial = {name: p for name, p in lvm.named_parameters() if p.requires_grad}
+        if initial:  # more may come at the first step: an autoguide's, pyro.param sites
+            self._add_group(initial)
         self.history = []
         self.epoch = 0
         self._rng = None  # RNG state after the last finished epoch; None: start from the seed
         self._checked = False  # whether a step has run with Pyro's validation on
+
+    # -- parameters -----------------------------------------------------------------------
+    def _adopt(self, seen):
+        """Add to the optimizer the trainable tensors not yet in it: the module's (some are
+        created on the first call, as an autoguide's) and the parameter-store entries ``seen``
+        (name -> unconstrained tensor).  Returns the names of the new ones."""
+        new = {name: p for name, p in self.lvm.named_parameters()
+               if p.requires_grad and id(p) not in self._known}
+        new_ids = {id(p) for p in new.values()}
+        shared = []
+        for name, p in seen.items():
+            if id(p) in self._known:
+                continue
+            if name in self._before[0] and id(p) not in self._before[1]:
+                shared.append(name)
+            if id(p) not in new_ids:
+                new[f"param_store.{name}"] = p
+                new_ids.add(id(p))
+        if shared:
+            warnings.warn(
+                f"parameters {sorted(shared)} were already in Pyro's parameter store before "
+                f"this trainer first ran {type(self.lvm).__name__}: they are shared with "
+                "whatever else uses these names (another model?), and training changes them "
+                "there too. Call pyro.clear_param_store() before building a model, or give its "
+                "parameters names of their own.", stacklevel=4)
+        if new:
+            self._add_group(new)
+        return list(new)
+
+    def _add_group(self, named):
+        """Optimize the tensors ``named`` (name -> tensor) as one more group of Adam."""
+        not_leaves = sorted(n for n, p in named.items() if not p.is_leaf)
+        if not_leaves:
+            raise bad_value("lvm", f"parameters {not_leaves}", "leaf tensors (a parameter "
+                            "computed from another tensor cannot be optimized)")
+        tensors = list(named.values())
+        if self.optimizer is None:
+            # The fused kernel updates every parameter in one call (benchmarks/svi_step.py: the
+            # per-parameter loop makes a plain PyTorch VAE step 1.16x-1.20x slower).
+            self.optimizer = torch.optim.Adam(tensors, lr=self.config.learning_rate,
+                                              fused=self.device.type in FUSED_ADAM_DEVICES)
+        else:
+            self.optimizer.add_param_group({"params": tensors})
+        self.parameters.update(named)
+        self._unchecked.extend(named)
+        self._known.update(id(p) for p in tensors)
+        self._store_names.update({n[len("param_store."):]: p for n, p in named.items()
+                                  if n.startswith("param_store.")})
+
+    def _check_gradients(self):
+        """Warn, naming them, about parameters that the loss did not reach in their first
+        step."""
+        unused = [name for name in self._unchecked if self.parameters[name].grad is None]
+        self._unchecked = []
+        if unused:
+            warnings.warn(f"parameters {unused} of {type(self.lvm).__name__} received no "
+                          "gradient in their first training step: the ELBO does not depend on "
+                          "them, so they will not be trained", stacklevel=3)
+
+    def _prepare(self, x, indices, num_data):
+        """Before the first step: check the pair on a minibatch (:func:`check_pair`), which also
+        creates the parameters that a model or guide makes on its first call (an autoguide's),
+        on a forked random stream; then apply a state loaded before they existed."""
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            check_pair(self.lvm.model, self.lvm.guide, x, indices, num_data)
+        self._prepared = True
+        if self._pending is not None:
+            self._apply_pending()
 
     # -- one step -------------------------------------------------------------------------
     def step(self, x, indices, num_data):
@@ -125,15 +204,31 @@ class Trainer:
         minibatch loss (a scalar tensor, an estimate of −ELBO of the whole data set).
 
         The first step checks the model and guide with Pyro's validation (shapes, supports,
-        sites); later steps skip those checks.
+        sites); later steps skip those checks.  Parameters that appear in a step (module or
+        parameter store) join the optimizer then; one that gets no gradient is named in a
+        warning.
         """
-        with pyro.validation_enabled(not self._checked):
+        if not self._prepared:
+            self._prepare(x, indices, num_data)
+        with pyro.validation_enabled(not self._checked), ParamCollector() as collector:
             loss = self.loss(x, indices, num_data)
         self._checked = True
+        new = self._adopt(collector.seen) if self.optimizer is None or any(
+            id(p) not in self._known for p in collector.seen.values()) else []
+        if self.optimizer is None:
+            raise bad_value("lvm", type(self.lvm).__name__,
+                            "a model and guide with trainable parameters: none in the module "
+                            "and no pyro.param site in a step of the model and guide")
+        if new and distributed.active() and self._store_names:
+            raise bad_value("lvm", f"parameter-store entries {sorted(self._store_names)}",
+                            "parameters held by the module under torch.distributed (DDP "
+                            "averages module gradients only)")
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self._unchecked:
+            self._check_gradients()
         if self.config.clip_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.lvm.parameters(), self.config.clip_norm)
+            torch.nn.utils.clip_grad_norm_(list(self.parameters.values()), self.config.clip_norm)
         self.optimizer.step()
         return loss.detach()
 
@@ -174,22 +269,23 @@ class Trainer:
         if test is not None and test.shape[0] < distributed.world_size():
             raise bad_value("test", tuple(test.shape), f"at least one row per process "
                             f"({distributed.world_size()})")
-        self._parallelize()
-        if self.epoch == 0 and not self._checked:
+        # The global RNG (which Pyro draws from) is this trainer's for the whole fit, so that
+        # other work between fits (another trainer, an evaluation) cannot change its numbers;
+        # parameters made on the first call (an autoguide's initial values) draw from it too.
+        if self._rng is None:
+            set_seed(self.config.seed)
+        if not self._prepared:
             x, head = _minibatch(train, torch.arange(local_batch, device=train.device),
                                  self.device)
-            check_pair(self.lvm.model, self.lvm.guide, x, head, num_data)
+            self._prepare(x, head, num_data)
+        if self._rng is not None:
+            set_rng_state(self._rng)
+        self._parallelize()
         steps = num_data // batch_size  # the ragged tail is dropped; each epoch reshuffles
         remaining = self.config.epochs - self.epoch
         quiet = (not sys.stderr.isatty()) if quiet is None else quiet
         bar = tqdm(total=remaining * steps, disable=quiet, unit="step", leave=False)
         self.lvm.train()
-        # The global RNG (which Pyro draws from) is this trainer's for the whole fit, so that
-        # other work between fits (another trainer, an evaluation) cannot change its numbers.
-        if self._rng is None:
-            set_seed(self.config.seed)
-        else:
-            set_rng_state(self._rng)
         try:
             with distributed.translated_failures():
                 for _ in range(remaining):
@@ -238,19 +334,81 @@ class Trainer:
 
     # -- state ----------------------------------------------------------------------------
     def state_dict(self, extra=None):
-        """Model, optimizer, config, history, epoch and RNG state: all a resume needs."""
+        """Model, optimizer, config, history, epoch and RNG state: all a resume needs.
+
+        ``param_store`` holds the unconstrained values of the parameter-store entries that are
+        not module parameters, and ``parameters`` the names of the optimizer's tensors, group
+        by group (module parameter names, or ``param_store.<name>``).
+        """
+        if self.optimizer is None:
+            raise bad_value("trainer", "a trainer that has not taken a step",
+                            "a trainer after fit() or step(): its parameters are made then")
+        names = {id(p): name for name, p in self.parameters.items()}
+        groups = [[names[id(p)] for p in group["params"]] for group in self.optimizer.param_groups]
         return {"model": self.lvm.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "param_store": {name: p.detach() for name, p in self._store_names.items()},
+                "parameters": groups,
                 "train_config": dataclasses.asdict(self.config), "history": list(self.history),
                 "epoch": self.epoch, "rng": self._rng,
                 **(extra or {})}
 
     def load_state_dict(self, state):
-        """Continue from :meth:`state_dict`: training 2 + 2 epochs equals 4 straight."""
-        self.lvm.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        """Continue from :meth:`state_dict`: training 2 + 2 epochs equals 4 straight.
+
+        Parameters that the model or guide makes on its first call do not exist yet in a new
+        trainer: their values are applied before the first step, once they do.
+        """
         self.history = list(state["history"])
         self.epoch = int(state["epoch"])
         self._rng = state["rng"]
+        self._pending = state
+        if self._resolve(state) is not None:
+            self._apply_pending()
+
+    def _resolve(self, state):
+        """The optimizer's groups of ``state`` as lists of this trainer's tensors, or ``None``
+        while some do not exist."""
+        module = dict(self.lvm.named_parameters())
+        store = pyro.get_param_store()
+        resolved = []
+        for group in self._group_names(state):
+            tensors = []
+            for name in group:
+                if name.startswith("param_store."):
+                    key = name[len("param_store."):]
+                    if key not in store:
+                        return None
+                    tensors.append(store[key].unconstrained())
+                elif name in module:
+                    tensors.append(module[name])
+                else:
+                    return None
+            resolved.append(tensors)
+        return resolved
+
+    def _group_names(self, state):
+        """The names of the optimizer's tensors in ``state``, group by group."""
+        if "parameters" in state:
+            return state["parameters"]
+        # A checkpoint from before the parameter store was supported: one group, the module's.
+        return [[n for n, p in self.lvm.named_parameters() if p.requires_grad]]
+
+    def _apply_pending(self):
+        state, self._pending = self._pending, None
+        groups = self._resolve(state)
+        if groups is None:
+            raise bad_value("checkpoint", "parameters the model and guide did not make",
+                            "a checkpoint of this model and guide")
+        self.lvm.load_state_dict(state["model"])
+        store = pyro.get_param_store()
+        with torch.no_grad():
+            for name, value in state.get("param_store", {}).items():
+                store[name].unconstrained().copy_(value)
+        self.optimizer, self.parameters, self._known, self._store_names = None, {}, set(), {}
+        self._unchecked = []
+        for names, tensors in zip(self._group_names(state), groups):
+            self._add_group(dict(zip(names, tensors)))
+        self.optimizer.load_state_dict(state["optimizer"])
 
     def resume(self, path):
         """Load the checkpoint at ``path`` into this trainer."""

@@ -17,6 +17,7 @@ from ..data import validate_data
 from ..data.dataset import check_int
 from ..errors import bad_value
 from ..nn import inverse_positive, positive
+from ..params import register
 from ..plates import data_plate
 
 
@@ -33,6 +34,8 @@ class GaussianMixture(nn.Module):
     ``model(x)`` has the sites ``"z"`` (an integer in ``0 .. C − 1``, enumerated in parallel)
     and ``"x"`` in the ``"data"`` plate.  Train it with ``TrainConfig(elbo="enum")``.
     """
+
+    max_plate_nesting = 1  # the data plate
 
     def __init__(self, data_dim, num_components):
         super().__init__()
@@ -67,6 +70,7 @@ class GaussianMixture(nn.Module):
         return tril @ tril.transpose(-1, -2)
 
     def model(self, x, indices=None, num_data=None):
+        register(self, skip=("guide",))
         tril = self.scale_tril()
         with data_plate(x, indices, num_data):
             z = pyro.sample("z", dist.Categorical(logits=self.logits),

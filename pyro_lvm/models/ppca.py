@@ -20,6 +20,7 @@ from ..data import validate_data
 from ..data.dataset import check_int
 from ..errors import bad_type, bad_value
 from ..nn import inverse_positive, positive
+from ..params import register
 from ..plates import data_plate
 
 
@@ -67,8 +68,9 @@ class LinearGaussianGuide(nn.Module):
         return dist.Normal(self.linear(x), scale, validate_args=False).to_event(1)
 
     def forward(self, x, indices=None, num_data=None):
+        register(self)
         with data_plate(x, indices, num_data):
-            return pyro.sample("z", self.distribution(x))
+            return {"z": pyro.sample("z", self.distribution(x))}
 
 
 class PPCA(nn.Module):
@@ -80,6 +82,8 @@ class PPCA(nn.Module):
     (:class:`PPCAPosteriorGuide`, the exact posterior, with which training maximizes log p(x)
     itself).
     """
+
+    max_plate_nesting = 1  # the data plate
 
     def __init__(self, data_dim, latent_dim, guide="linear"):
         super().__init__()
@@ -105,6 +109,7 @@ class PPCA(nn.Module):
         return positive(self.raw_noise_scale)
 
     def model(self, x, indices=None, num_data=None):
+        register(self, skip=("guide",))
         with data_plate(x, indices, num_data):
             z = pyro.sample("z", dist.Normal(x.new_zeros(self.latent_dim), 1.0).to_event(1))
             mean = (z.unsqueeze(-2) * self.weight).sum(-1) + self.loc  # W z + μ, particle-safe
@@ -188,7 +193,7 @@ class PPCAPosteriorGuide(nn.Module):
         mean, cov = self._ppca[0].posterior(x)
         tril = torch.linalg.cholesky(cov)
         with data_plate(x, indices, num_data):
-            return pyro.sample("z", dist.MultivariateNormal(mean, scale_tril=tril))
+            return {"z": pyro.sample("z", dist.MultivariateNormal(mean, scale_tril=tril))}
 
 
 def ppca_mle(x, latent_dim):

@@ -9,6 +9,7 @@ from ..errors import bad_type, bad_value
 from ..guides import make_guide
 from ..likelihoods import make_likelihood
 from ..nn import MLP, check_hidden
+from ..params import register
 from ..plates import data_plate
 
 
@@ -27,6 +28,8 @@ class VAE(nn.Module):
     default, :class:`~pyro_lvm.guides.MeanFieldNormalGuide`), ``"fullrank"`` or
     ``"flow:SPEC"`` (:class:`~pyro_lvm.guides.FlowGuide`).
     """
+
+    max_plate_nesting = 1  # the data plate
 
     def __init__(self, data_dim, latent_dim=16, hidden=(256,), likelihood="bernoulli",
                  scale=None, guide="meanfield"):
@@ -57,6 +60,7 @@ class VAE(nn.Module):
         return self.likelihood(self.decoder(z))
 
     def model(self, x, indices=None, num_data=None):
+        register(self, skip=("guide",))
         with data_plate(x, indices, num_data):
             z = pyro.sample("z", self.prior())
             return pyro.sample("x", self.decode(z), obs=x)

@@ -10,6 +10,7 @@ from pyro.infer import Trace_ELBO
 
 from pyro_lvm import TrainConfig, Trainer
 from pyro_lvm.flows import MAF, AffineCoupling, ConditionalIAF, ConditionalMAF, FlowDensity, LULinear, build_flow
+from pyro_lvm.params import pyro_name
 
 F64 = torch.float64
 SPEC = "lu,maf,coupling,qr,iaf"
@@ -86,9 +87,10 @@ def test_trace_elbo_is_the_negative_log_likelihood_with_subsampling_and_particle
 
 
 def test_the_trainer_changes_every_parameter_of_two_flows_in_one_process():
-    x = torch.randn(32, 3)
+    x, names, flows = torch.randn(32, 3), set(), []
     for seed in (0, 1):  # a second flow with the same parameter names must train too
         flow = FlowDensity(3, build_flow(SPEC, 3, hidden=(8, 8), seed=seed))
+        flows.append(flow)  # both alive: their names must differ
         before = {name: p.detach().clone() for name, p in flow.named_parameters()}
         # zero-initialised output layers: hidden layers move from step 2 on
         Trainer(flow, TrainConfig(epochs=3, batch_size=32, learning_rate=0.01),
@@ -96,7 +98,11 @@ def test_the_trainer_changes_every_parameter_of_two_flows_in_one_process():
         unchanged = [name for name, p in flow.named_parameters()
                      if torch.equal(p, before[name])]
         assert not unchanged, f"the trainer did not train {unchanged}"
-    assert len(pyro.get_param_store().keys()) == 0  # nothing went through the global store
+        # Pyro's parameter store holds this flow's own tensors, under a name of its own.
+        store, prefix = pyro.get_param_store(), pyro_name(flow)
+        assert all(store[f"{prefix}$$${name}"] is p for name, p in flow.named_parameters())
+        names.add(prefix)
+    assert len(names) == 2
 
 
 @pytest.mark.parametrize("sign", [-1.0, 1.0], ids=["log_density=-logdet", "log_density=+logdet"])
