@@ -1,9 +1,9 @@
 """Where parameters live: in modules, in Pyro's parameter store, or both (docs/contract.md).
 
 The package's own models and guides hold their parameters in their modules (the source of
-truth: ``state_dict``, ``.to(device)``) and, each time they run, :func:`register` them in Pyro's
-parameter store under a name of their own, as ``pyro.module`` does, so that a plain
-``pyro.infer.SVI`` loop sees and trains them.  Each module instance gets a name no other live
+truth: ``state_dict``, ``.to(device)``) and, each time they run outside the trainer,
+:func:`register` them in Pyro's parameter store under a name of their own, as ``pyro.module``
+does, so that a plain ``pyro.infer.SVI`` loop sees and trains them.  Each module instance gets a name no other live
 instance has (``VAE``, then ``VAE_2``, ...), so two models in one process never share an entry.
 
 :class:`ParamCollector` records the parameter-store entries that a model and guide read while
@@ -11,6 +11,7 @@ they run: how the trainer finds ``pyro.param`` sites and autoguide parameters, a
 ``pyro.infer.SVI`` does.
 """
 
+import contextlib
 import itertools
 import weakref
 
@@ -19,6 +20,19 @@ from pyro.poutine.messenger import Messenger
 
 #: Live modules by their parameter-store name.
 _OWNERS = weakref.WeakValueDictionary()
+_SKIP = []  # non-empty inside without_registration()
+
+
+@contextlib.contextmanager
+def without_registration():
+    """Inside, :func:`register` does nothing: for a caller that optimizes the modules'
+    parameters itself (the trainer), which then saves Pyro's per-parameter bookkeeping (about
+    0.2 ms a step for the default VAE)."""
+    _SKIP.append(True)
+    try:
+        yield
+    finally:
+        _SKIP.pop()
 
 
 def pyro_name(module):
@@ -41,6 +55,8 @@ def register(module, skip=()):
     The module's own tensors are what the store holds: an entry of the same name left by an
     earlier module of that name (since garbage-collected) is replaced, never read back.
     """
+    if _SKIP:
+        return module
     store = pyro.get_param_store()
     prefix = pyro_name(module)
     for name, parameter in module.named_parameters():

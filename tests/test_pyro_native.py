@@ -12,7 +12,8 @@ from pyro.infer import autoguide
 from torch import nn
 from torch.distributions import constraints
 
-from pyro_lvm import (TrainConfig, Trainer, data_plate, encode, evaluate_per_datapoint,
+from pyro_lvm import (Dataset, TrainConfig, Trainer, data_plate, diagnose, encode,
+                      evaluate_per_datapoint,
                       load_checkpoint, psis_diagnostics, to_inference_data)
 from pyro_lvm.guides import MeanFieldNormalGuide
 from pyro_lvm.infer import log_weights
@@ -437,3 +438,21 @@ def test_a_model_with_nested_plates_trains_evaluates_and_diagnoses():
     assert idata["posterior"]["z"].shape == (1, 30, 10)
     assert idata["log_likelihood"]["x"].shape == (1, 30, 10, 5)
     assert idata["posterior_predictive"]["x"].shape == (1, 30, 10, 5)
+
+
+@pytest.mark.parametrize("make", ["autoguide", "nested"])
+def test_diagnose_writes_a_report_for_an_autoguide_pair_and_a_nested_model(make, tmp_path):
+    if make == "autoguide":
+        x = _factor_data()
+        lvm = FactorAnalysis(guide=_encoder_and(autoguide.AutoNormal))
+    else:
+        x = 1.0 + torch.randn(96, 1) + 0.8 * torch.randn(96, 5)
+        lvm = Hierarchical(members=5)
+    Trainer(lvm, TrainConfig(epochs=2, batch_size=32), device="cpu").fit(x)
+    with pytest.warns(UserWarning, match="num_samples"):
+        verdict = diagnose(lvm, Dataset(train=x[:64], test=x[64:]), tmp_path, num_samples=100,
+                           quiet=True)
+    assert verdict["num_observations"] == 32
+    assert verdict["elbo"] <= verdict["log_px"]
+    assert verdict["latent_dim"] == (2 if make == "autoguide" else 1)
+    assert (tmp_path / "report.html").is_file()

@@ -12,6 +12,7 @@ from pyro.infer import SVI, Predictive, Trace_ELBO, TraceEnum_ELBO
 from pyro_lvm import (PPCA, VAE, FlowDensity, GaussianMixture, TrainConfig, Trainer,
                       elbo_per_datapoint, load_digits)
 from pyro_lvm.data.toy import load_toy
+from pyro_lvm.params import pyro_name
 
 
 def _digits(binarize):
@@ -90,7 +91,7 @@ def test_pyro_svi_trains_every_built_in_model_as_far_as_the_trainer(case):
     assert by_svi <= max(reached) + 3 * abs(reached[0] - reached[1]) + 0.01 * progress
 
 
-@pytest.mark.parametrize("case", ["vae-meanfield", "ppca", "flow"])
+@pytest.mark.parametrize("case", list(CASES))
 def test_pyro_predictive_runs_on_the_built_in_models(case):
     make, data, _, _ = CASES[case]
     _, test = data()
@@ -99,3 +100,16 @@ def test_pyro_predictive_runs_on_the_built_in_models(case):
     assert samples["x"].shape == (3, 5, test.shape[1])
     if "z" in samples:
         assert samples["z"].shape == (3, 5, lvm.latent_dim)
+
+
+def test_two_vaes_trained_one_after_the_other_under_svi_keep_their_own_parameters():
+    train, _ = _digits(True)
+    first, second = VAE(64, latent_dim=2, hidden=(16,)), VAE(64, latent_dim=2, hidden=(16,))
+    start = {name: value.clone() for name, value in second.state_dict().items()}
+    _svi(first, train, "trace", 1e-2, 20, seed=0)
+    trained = {name: value.clone() for name, value in first.state_dict().items()}
+    _svi(second, train, "trace", 1e-2, 20, seed=1)
+    assert pyro_name(first) != pyro_name(second)
+    assert all(torch.equal(value, trained[name]) for name, value in first.state_dict().items())
+    assert all(not torch.equal(value, start[name]) for name, value in second.state_dict().items()
+               if value.is_floating_point() and name in dict(second.named_parameters()))

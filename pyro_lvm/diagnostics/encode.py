@@ -33,6 +33,12 @@ def row_batches(num_rows, batch_size, device):
         yield torch.arange(start, min(start + batch_size, num_rows), device=device)
 
 
+def _per_row(value, dims):
+    """``value`` with everything after its first ``dims`` dimensions flattened into one (a
+    scalar latent per row becomes one column)."""
+    return value.reshape(*value.shape[:dims], -1)
+
+
 def site_moments(site, num_particles):
     """(E[value], Var[value]) per row of a site traced under ``num_particles`` particles, the
     event flattened: two tensors ``(rows, event_size)``, pooled over the particles as above."""
@@ -42,7 +48,7 @@ def site_moments(site, num_particles):
     except NotImplementedError:  # fresh draws: a replayed model site holds the guide's value
         mean = fn.sample()
         variance = torch.zeros_like(mean)
-    mean, variance = (per_draw(site, v, num_particles, fn.event_shape).flatten(2)
+    mean, variance = (_per_row(per_draw(site, v, num_particles, fn.event_shape), 2)
                       for v in (mean, variance))
     pooled = mean.mean(0)
     return pooled, variance.mean(0) + ((mean - pooled) ** 2).mean(0)
@@ -65,8 +71,8 @@ def encode(guide, x, sample=False, num_samples=64, batch_size=1024, site="z"):
         trace = guide_trace(guide, x[indices], num_samples, indices, x.shape[0])
         drawn = local_latent(trace, site)
         if sample:
-            parts.append(per_draw(drawn, drawn["value"], 1, drawn["fn"].event_shape)[0]
-                         .flatten(1))
+            parts.append(_per_row(per_draw(drawn, drawn["value"], 1,
+                                           drawn["fn"].event_shape)[0], 1))
         else:
             mean, variance = site_moments(drawn, num_samples)
             parts.append(torch.cat([mean, variance.sqrt()], -1))

@@ -107,8 +107,8 @@ def _pictures(lvm, dataset, idata, found, out_dir, seed):
     made.append((pictures.latent_embedding(collapse["posterior_mean"].cpu(),
                                            out_dir / "embedding.png", found["labels"]),
                  "2-D embedding of the test set"))
-    draws = idata["posterior"]["z"].values[0]
-    if draws.shape[-1] >= 2:
+    draws = idata["posterior"]["z"].values[0]  # (draws, rows, latent), or (draws, rows)
+    if draws.ndim == 3 and draws.shape[-1] >= 2:
         worst = int(np.argmax(psis["khat"]))
         title = f"observation {worst}, k̂ = {psis['khat'][worst]:.2f}"
         made.append((pictures.posterior_pair(draws[:, worst], psis["log_weights"][:, worst],
@@ -142,7 +142,7 @@ def _summary_table(idata, psis, rows):
     draws = idata["posterior"]["z"].values[0][:, shown]
     means = reweighted_means(draws, psis["log_weights"][:, shown], psis["khat"][shown])
     table["psis_mean"] = means.reshape(-1)
-    table["khat"] = np.repeat(psis["khat"][shown], draws.shape[-1])
+    table["khat"] = np.repeat(psis["khat"][shown], int(np.prod(draws.shape[2:])))
     return table
 
 

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..errors import bad_type, bad_value
-from ..params import ParamCollector
+from ..params import ParamCollector, without_registration
 from ..plates import declared_nesting
 from ..runtime import get_rng_state, resolve_device, set_rng_state, set_seed
 from . import distributed
@@ -210,7 +210,8 @@ class Trainer:
         """
         if not self._prepared:
             self._prepare(x, indices, num_data)
-        with pyro.validation_enabled(not self._checked), ParamCollector() as collector:
+        with pyro.validation_enabled(not self._checked), without_registration(), \
+                ParamCollector() as collector:
             loss = self.loss(x, indices, num_data)
         self._checked = True
         new = self._adopt(collector.seen) if self.optimizer is None or any(
