@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pyro_lvm.diagnostics import diagnose_run, encode_run, verdict_rows
+from pyro_lvm.diagnostics import verdict_rows
+from pyro_lvm.run_reports import diagnose_run, encode_run
 from pyro_lvm.infer import TrainConfig
 from pyro_lvm.runs import CHECKPOINT, RunSpec, load_run, train_run
 

@@ -9,6 +9,7 @@ processes fails, after the others stop.
 import argparse
 import sys
 
+from . import __version__
 from .errors import bad_value
 from .guides import GUIDE_NAMES
 from .infer import ELBOS, TrainConfig, TrainingDiverged
@@ -35,6 +36,7 @@ def _add_common(parser):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog="pyro-lvm", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     defaults = RunSpec()
@@ -180,7 +182,7 @@ def _sample(args):
 
 
 def _encode(args):
-    from .diagnostics import encode_run  # arviz and pandas load only for this command
+    from .run_reports import encode_run  # arviz and pandas load only for this command
 
     path = encode_run(args.run_dir, args.data, args.out, sample=args.sample,
                       batch_size=args.batch_size, device=args.device, seed=args.seed,
@@ -189,7 +191,8 @@ def _encode(args):
 
 
 def _diagnose(args):
-    from .diagnostics import diagnose_run, verdict_rows  # arviz loads only for this command
+    from .diagnostics import verdict_rows  # arviz loads only for this command
+    from .run_reports import diagnose_run
 
     verdict = diagnose_run(args.run_dir, device=args.device, quiet=True if args.quiet else None,
                            num_samples=args.num_samples, seed=args.seed)

@@ -18,7 +18,7 @@ import torch
 from pyro_lvm import (PPCA, VAE, FlowDensity, GaussianMixture, TrainConfig, Trainer,
                       evaluate_per_datapoint, ppca_mle, psis_diagnostics, to_inference_data)
 from pyro_lvm.diagnostics import encode
-from pyro_lvm.diagnostics.report import diagnose_run
+from pyro_lvm.run_reports import diagnose_run
 from pyro_lvm.infer import log_weights
 from pyro_lvm.runs import RunSpec, evaluate_run, load_run, train_run
 

@@ -10,21 +10,11 @@ law of total variance pools them:
 which also covers guides whose q(z | x) depends on global latents drawn alongside.
 """
 
-from pathlib import Path
-
-import numpy as np
 import pandas as pd
 import torch
 
-from ..checkpoint import write_atomically
-from ..data import load_array_file, validate_data
 from ..data.dataset import check_int
-from ..errors import bad_value
-from ..runtime import resolve_device, set_seed
 from .inference_data import check_rows, guide_trace, local_latent, per_draw
-from ..runs import load_run
-
-FORMATS = (".csv", ".npy")
 
 
 def row_batches(num_rows, batch_size, device):
@@ -81,31 +71,3 @@ def encode(guide, x, sample=False, num_samples=64, batch_size=1024, site="z"):
     columns = names if sample else [f"{name}_mean" for name in names] + [
         f"{name}_sd" for name in names]
     return pd.DataFrame(values, columns=columns)
-
-
-def _write_table(table, handle, suffix):
-    if suffix == ".csv":
-        handle.write(table.to_csv(index=False, float_format="%.7g").encode())
-    else:  # a structured array: the header names the columns, no pickle needed to read it
-        np.save(handle, table.to_records(index=False), allow_pickle=False)
-
-
-def encode_run(run_dir, data, out, sample=False, batch_size=1024, device=None, seed=0,
-               num_samples=64):
-    """Encode the rows of ``data`` (a .csv, .npy or .npz file, images flattened) with the
-    guide of the run in ``run_dir`` and write :func:`encode`'s table to ``out`` (``.csv`` with
-    a header, or ``.npy`` holding a structured array whose field names are the columns).
-
-    The rows are used as the file holds them (no binarization) and must suit the run's
-    likelihood.  Returns the path written.
-    """
-    out = Path(out)
-    if out.suffix.lower() not in FORMATS:
-        raise bad_value("out", str(out), f"a path ending in one of {FORMATS}")
-    device = resolve_device(device)
-    lvm, _, spec = load_run(run_dir, device)
-    rows = load_array_file(data, test_fraction=0.0).train
-    rows = validate_data(rows, likelihood=spec.likelihood, argument=f"data {data}").to(device)
-    set_seed(seed)
-    table = encode(lvm.guide, rows, sample, num_samples, batch_size)
-    return write_atomically(out, lambda handle: _write_table(table, handle, out.suffix.lower()))

@@ -23,7 +23,6 @@ from .collapse import collapse_diagnostics
 from .convergence import elbo_convergence
 from .inference_data import OBS_DIM, guide_trace, local_latent, to_inference_data
 from .psis import khat_bins, psis_diagnostics, reweighted_means
-from ..runs import load_run
 
 DIRECTORY = "diagnostics"
 #: 2500 ≥ 2155 draws: enough for k̂ to be trusted up to the 0.7 threshold (see ``psis``).
@@ -235,14 +234,3 @@ def _convergence_html(convergence):
                   [(len(train["epochs"]), f"{train['trend'][-1]:.3f}",
                     f"{train['final_relative_change']:.2e}", f"{train['tolerance']:g}",
                     train["stop_epoch"] if train["stop_epoch"] is not None else "never")])
-
-
-def diagnose_run(run_dir, device=None, quiet=None, num_samples=NUM_SAMPLES, seed=0):
-    """Diagnose the run in ``run_dir`` on its test set; writes ``RUN_DIR/diagnostics/``
-    (report.html, diagnostics.json, PNGs) and returns the verdict numbers."""
-    lvm, dataset, _ = load_run(run_dir, device)
-    history_path = Path(run_dir) / "history.json"
-    history = json.loads(history_path.read_text()) if history_path.is_file() else None
-    verdict = diagnose(lvm, dataset, Path(run_dir) / DIRECTORY, history, num_samples,
-                       seed=seed, quiet=quiet)
-    return {**verdict, "report": str(Path(run_dir) / DIRECTORY / "report.html")}

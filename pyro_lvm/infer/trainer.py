@@ -12,6 +12,7 @@ docs/scaling.md).
 """
 
 import dataclasses
+import functools
 import math
 import sys
 import time
@@ -68,8 +69,24 @@ class TrainConfig:
         make_elbo(self.elbo, self.num_particles)  # validates the name
 
 
-#: Devices with PyTorch's fused Adam kernel.
-FUSED_ADAM_DEVICES = ("cpu", "cuda")
+@functools.cache
+def has_fused_adam(device_type):
+    """Whether this torch has a fused Adam kernel for ``device_type``: CUDA's since torch 2.0,
+    the CPU's since 2.4 (pytorch#123074).  Found by asking for one, not by version."""
+    try:
+        torch.optim.Adam([torch.zeros(1, device=device_type, requires_grad=True)], fused=True)
+    except (RuntimeError, ValueError, TypeError):
+        return False
+    return True
+
+
+def adam(tensors, learning_rate, device):
+    """``torch.optim.Adam`` over ``tensors``: the fused kernel (one call updates every tensor;
+    benchmarks/svi_step.py: the per-parameter loop makes a plain PyTorch VAE step 1.16x-1.20x
+    slower) where this torch has it for ``device``, else the multi-tensor (``foreach``) one."""
+    fused = has_fused_adam(device.type)
+    return torch.optim.Adam(tensors, lr=learning_rate, fused=fused or None,
+                            foreach=None if fused else True)
 
 
 def _as_data(x, argument):
@@ -165,10 +182,7 @@ class Trainer:
                             "computed from another tensor cannot be optimized)")
         tensors = list(named.values())
         if self.optimizer is None:
-            # The fused kernel updates every parameter in one call (benchmarks/svi_step.py: the
-            # per-parameter loop makes a plain PyTorch VAE step 1.16x-1.20x slower).
-            self.optimizer = torch.optim.Adam(tensors, lr=self.config.learning_rate,
-                                              fused=self.device.type in FUSED_ADAM_DEVICES)
+            self.optimizer = adam(tensors, self.config.learning_rate, self.device)
         else:
             self.optimizer.add_param_group({"params": tensors})
         self.parameters.update(named)

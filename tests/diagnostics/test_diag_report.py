@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from pyro_lvm import VAE, Dataset
-from pyro_lvm.diagnostics import diagnose, diagnose_run, encode, encode_run, verdict_rows
+from pyro_lvm.diagnostics import diagnose, encode, verdict_rows
+from pyro_lvm.run_reports import diagnose_run, encode_run
 from pyro_lvm.infer import TrainConfig
 from pyro_lvm.runs import RunSpec, load_run, train_run
 
