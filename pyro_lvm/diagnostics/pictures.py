@@ -4,10 +4,8 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from ..plots import save_png
-from ..plots import image_grid
-from . import arviz_adapter
-from .psis import GOOD, UNRELIABLE
+from ..plots import image_grid, save_png
+from .psis import GOOD, UNRELIABLE, khat_bins
 
 #: Where k̂ = −∞ (log weights constant: q exact) is drawn.
 KHAT_FLOOR = -0.5
@@ -34,15 +32,25 @@ def elbo_trace(train, path, test=None):
 
 
 def khat_plot(khat, path):
-    """k̂ per observation with the 0.5 / 0.7 lines (``az.plot_khat``)."""
+    """k̂ per observation, with lines at 0.5 and 0.7 and the share of observations in each bin
+    of :func:`~pyro_lvm.diagnostics.khat_bins` (the verdict's bins)."""
     khat = np.asarray(khat, dtype=float)
+    bins = khat_bins(khat)
     fig = Figure(figsize=(7, 4))
     ax = fig.subplots()
-    arviz_adapter.plot_khat(np.maximum(khat, KHAT_FLOOR), ax)
+    ax.scatter(np.arange(len(khat)), np.maximum(khat, KHAT_FLOOR), s=8, alpha=0.6,
+               color=np.where(khat > UNRELIABLE, "C3", np.where(khat > GOOD, "C1", "C0")))
+    for level in (GOOD, UNRELIABLE):
+        ax.axhline(level, color="grey", linestyle=":")
+    shares = ", ".join(f"{label} {100 * bins[f'share_khat_{name}']:.1f}%" for name, label in
+                       (("good", f"≤ {GOOD}"), ("ok", f"{GOOD}–{UNRELIABLE}"),
+                        ("bad", f"> {UNRELIABLE}")))
     exact = int(np.isneginf(khat).sum())
-    note = f" ({exact} with k̂ = −∞ drawn at {KHAT_FLOOR})" if exact else ""
-    ax.set_title(f"PSIS k̂ per observation: ≤ {GOOD} good, > {UNRELIABLE} unreliable{note}")
+    note = f"; {exact} with k̂ = −∞ drawn at {KHAT_FLOOR}" if exact else ""
+    ax.set_title(f"PSIS k̂ per observation ({shares}{note})", fontsize=9)
     ax.set_xlabel("observation")
+    ax.set_ylabel("k̂")
+    ax.grid(alpha=0.3)
     return save_png(fig, path)
 
 
@@ -141,13 +149,36 @@ def posterior_pair(draws, log_weights, title, path, seed=0, max_points=1000):
     return save_png(fig, path)
 
 
+def _density(values, grid):
+    """A Gaussian kernel density estimate of ``values`` on ``grid`` (Silverman's bandwidth)."""
+    values = np.asarray(values, dtype=float).ravel()
+    spread = values.std() if values.std() > 0 else 1.0
+    width = 1.06 * spread * len(values) ** -0.2
+    kernel = np.exp(-0.5 * ((grid[:, None] - values[None]) / width) ** 2)
+    return kernel.sum(1) / (len(values) * width * np.sqrt(2 * np.pi))
+
+
 def posterior_predictive(idata, path, variable="x", max_features=6, num_draws=50, seed=0):
-    """``az.plot_ppc`` of the first ``max_features`` features of ``variable``: the density of
-    the observed values against that of draws x̃ ~ p(x | z), z ~ q(z | x)."""
-    features = range(min(max_features, idata.observed_data[variable].shape[-1]))
+    """The density of the observed values of ``variable`` (first ``max_features`` features)
+    against that of ``num_draws`` predictive draws x̃ ~ p(x | z), z ~ q(z | x), one thin line
+    per draw over all observations, and their mean."""
+    observed = np.asarray(idata["observed_data"][variable].values, dtype=float)
+    predicted = np.asarray(idata["posterior_predictive"][variable].values[0], dtype=float)
+    rng = np.random.default_rng(seed)
+    draws = rng.choice(len(predicted), size=min(num_draws, len(predicted)), replace=False)
+    features = range(min(max_features, observed.shape[-1]))
     fig = Figure(figsize=(3 * len(features), 3))
     axes = fig.subplots(1, len(features), squeeze=False)[0]
-    arviz_adapter.plot_ppc(idata, axes, variable, features, num_draws, seed)
     for feature, ax in zip(features, axes):
+        seen, drawn = observed[..., feature], predicted[draws][..., feature]
+        grid = np.linspace(min(seen.min(), drawn.min()), max(seen.max(), drawn.max()), 200)
+        curves = np.stack([_density(drawn[k], grid) for k in range(len(draws))])
+        for curve in curves:
+            ax.plot(grid, curve, color="C0", alpha=0.1, linewidth=0.8)
+        ax.plot(grid, curves.mean(0), color="C0", linestyle="--", label="predictive mean")
+        ax.plot(grid, _density(seen, grid), color="black", label="observed")
         ax.set_title(f"{variable}[{feature}]")
+        ax.set_xlabel("value")
+    axes[0].set_ylabel("density")
+    axes[0].legend(fontsize=7)
     return save_png(fig, path)

@@ -128,7 +128,7 @@ def _pictures(lvm, dataset, idata, found, out_dir, seed):
                                                  means[pairs:2 * pairs], dataset.image_shape,
                                                  out_dir / "interpolations.png"),
                          "interpolations in latent space"))
-    if "posterior_predictive" in idata.groups():
+    if "posterior_predictive" in arviz_adapter.group_names(idata):
         made.append((pictures.posterior_predictive(idata, out_dir / "ppc.png", seed=seed),
                      "posterior predictive check"))
     return made

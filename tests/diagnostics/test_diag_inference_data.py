@@ -13,7 +13,7 @@ from torch import nn
 
 import pyro_lvm
 from pyro_lvm import VAE
-from pyro_lvm.diagnostics import to_inference_data
+from pyro_lvm.diagnostics import arviz_adapter, to_inference_data
 from pyro_lvm.plates import data_plate
 
 D, K, SIGMA = 5, 2, 0.7
@@ -61,7 +61,7 @@ def test_groups_dims_and_sizes_are_exact(linear_gaussian):
         "sample_stats": {"log_weight": (("chain", "draw", "obs"), (1, 60, n))},
         "observed_data": {"x": (("obs", "feature"), (n, D))},
     }
-    assert set(idata.groups()) == set(expected)
+    assert set(arviz_adapter.group_names(idata)) == set(expected)
     for group, variables in expected.items():
         assert set(idata[group].data_vars) == set(variables)
         for name, (dims, shape) in variables.items():

@@ -10,6 +10,7 @@ import torch
 from conftest import GaussianGuide
 from torch import nn
 
+from pyro_lvm.diagnostics import arviz_adapter
 from pyro_lvm.diagnostics import draws_needed, khat_bins, psis_diagnostics, reweighted_means
 from pyro_lvm.infer import fit_local_guide, log_weights
 from pyro_lvm.infer.traces import particle_trace, trace_log_weights
@@ -115,3 +116,12 @@ def test_reweighted_means_correct_a_shifted_guide(linear_gaussian):
     khat = result["khat"].copy()
     khat[0] = 0.9
     assert np.isnan(reweighted_means(z, result["log_weights"], khat)[0]).all()
+
+
+def test_too_few_draws_for_a_pareto_fit_give_an_infinite_khat_under_either_arviz():
+    log_w = np.random.default_rng(0).normal(size=(3, 20))
+    smoothed, khat = arviz_adapter.psis(log_w)
+    assert np.isinf(khat).all()
+    np.testing.assert_allclose(np.exp(smoothed).sum(-1), 1.0)
+    _, khat = arviz_adapter.psis(np.random.default_rng(0).normal(size=(3, 100)))
+    assert np.isfinite(khat).all()
