@@ -104,8 +104,8 @@ class GlobalBiasVAE(nn.Module):
 VARIANTS = {
     "pure PyTorch (reference)": reference_step,
     "pure PyTorch, per-parameter Adam": lambda vae: reference_step(vae, fused=False),
-    "pyro_lvm default (TraceELBO, traced)": package_step,
-    "pyro_lvm --no-jit (TraceELBO, eager)": lambda vae: package_step(vae, jit=False),
+    "pyro_lvm default (DeviceTraceELBO, traced)": package_step,
+    "pyro_lvm --no-jit (DeviceTraceELBO, eager)": lambda vae: package_step(vae, jit=False),
     "pyro_lvm --elbo meanfield (closed-form KL, traced)":
         lambda vae: package_step(vae, elbo="meanfield"),
     "pyro_lvm, global bias with AutoNormal (AutoGuideList, eager)":

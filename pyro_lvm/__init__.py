@@ -6,29 +6,32 @@ A model is ``model(x, indices=None, num_data=None)`` (prior and likelihood, loca
 """
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import Dataset, load_dataset, load_digits, load_mnist, validate_data
+from .data import DataSplit, load_dataset, load_digits, load_mnist, validate_data
+from .deprecation import module_getattr
 from .diagnostics import (collapse_diagnostics, diagnose, encode, psis_diagnostics,
                           to_inference_data)
 from .flows import IAF, MAF, AffineCoupling, FlowDensity, LULinear, QRLinear, build_flow
 from .guides import FlowGuide, FullRankNormalGuide, LocalNormalGuide, MeanFieldNormalGuide
-from .infer import (TraceELBO, TraceMeanFieldELBO, TrainConfig, Trainer, TrainingDiverged,
-                    elbo_per_datapoint, evaluate_per_datapoint, gradient_variance,
+from .infer import (DeviceTraceELBO, DeviceTraceMeanFieldELBO, TrainConfig, Trainer,
+                    TrainingDiverged, elbo_per_datapoint, evaluate_per_datapoint, gradient_variance,
                     importance_log_likelihood, inference_gaps, naive_log_likelihood)
 from .likelihoods import BernoulliLikelihood, GaussianLikelihood
 from .models import PPCA, VAE, GaussianMixture, ppca_mle
 from .plates import data_plate
 from .runtime import resolve_device, set_seed
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["IAF", "MAF", "AffineCoupling", "FlowDensity", "LULinear", "QRLinear", "build_flow",
            "collapse_diagnostics", "diagnose", "encode", "psis_diagnostics", "to_inference_data",
-           "BernoulliLikelihood", "Dataset", "FlowGuide", "FullRankNormalGuide",
+           "BernoulliLikelihood", "DataSplit", "FlowGuide", "FullRankNormalGuide",
            "GaussianLikelihood", "GaussianMixture", "LocalNormalGuide", "MeanFieldNormalGuide",
-           "PPCA", "TraceELBO", "TraceMeanFieldELBO", "TrainConfig", "Trainer", "TrainingDiverged",
-           "VAE", "data_plate",
+           "PPCA", "DeviceTraceELBO", "DeviceTraceMeanFieldELBO", "TrainConfig", "Trainer",
+           "TrainingDiverged", "VAE", "data_plate",
            "elbo_per_datapoint", "evaluate_per_datapoint", "gradient_variance",
            "importance_log_likelihood", "inference_gaps", "ppca_mle",
            "load_checkpoint", "load_dataset", "load_digits", "load_mnist",
            "naive_log_likelihood", "resolve_device", "save_checkpoint", "set_seed",
            "validate_data"]
+
+__getattr__ = module_getattr(globals())  # the names renamed in 0.2.0

@@ -4,20 +4,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .checks import check_hidden
 from .errors import bad_value
 
 _ACTIVATIONS = {"relu": nn.ReLU, "softplus": nn.Softplus, "tanh": nn.Tanh, "elu": nn.ELU}
-
-
-def check_hidden(hidden, argument="hidden"):
-    """``hidden`` as a tuple of positive layer widths (an empty tuple means no hidden layer)."""
-    try:
-        sizes = tuple(int(h) for h in hidden)
-    except (TypeError, ValueError):
-        raise bad_value(argument, hidden, "a sequence of positive integers, e.g. (256, 256)") from None
-    if any(h < 1 for h in sizes) or any(h != g for h, g in zip(sizes, hidden)):
-        raise bad_value(argument, hidden, "a sequence of positive integers, e.g. (256, 256)")
-    return sizes
 
 
 class MLP(nn.Sequential):

@@ -3,6 +3,7 @@
 import pyro
 import torch
 
+from .checks import check_int
 from .errors import bad_value
 
 
@@ -26,8 +27,7 @@ def resolve_device(device=None):
 
 def set_seed(seed):
     """Seed Python, NumPy and torch (all devices) through ``pyro.set_rng_seed``."""
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise bad_value("seed", seed, "a non-negative integer")
+    check_int("seed", seed, 0)
     pyro.set_rng_seed(seed)
 
 

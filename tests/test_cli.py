@@ -28,6 +28,7 @@ def run_dir(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_train_writes_a_complete_run(run_dir, capsys):
     names = {p.name for p in run_dir.iterdir()}
     assert {"checkpoint.pt", "metrics.json", "history.json", "samples.png",
@@ -58,6 +59,7 @@ def test_evaluate_and_sample(run_dir, capsys):
     assert imread(run_dir / "samples-12.png").ndim == 3
 
 
+@pytest.mark.slow
 def test_full_rank_guide_and_gaps(tmp_path, capsys):
     out = tmp_path / "fullrank"
     assert main(["train", "--out", str(out), "--guide", "fullrank", *FAST]) == 0
@@ -74,6 +76,7 @@ def test_full_rank_guide_and_gaps(tmp_path, capsys):
     assert evaluation["amortization_gap"] > -0.1
 
 
+@pytest.mark.slow
 def test_resume_continues_the_run(tmp_path):
     out = tmp_path / "run"
     assert main(["train", "--out", str(out), *FAST]) == 0
@@ -144,6 +147,7 @@ def test_missing_run_directory(tmp_path, capsys):
     assert "run_dir: got" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_console_script_help():
     result = subprocess.run([sys.executable, "-m", "pyro_lvm", "train", "--help"],
                             capture_output=True, text=True, check=True)
@@ -155,6 +159,7 @@ def _write_csv(path, rows):
     return path
 
 
+@pytest.mark.slow
 def test_ppca_from_a_csv_reaches_the_closed_form_solution(tmp_path, capsys):
     g = torch.Generator().manual_seed(0)
     weight = torch.randn(4, 2, generator=g)
@@ -175,6 +180,7 @@ def test_ppca_from_a_csv_reaches_the_closed_form_solution(tmp_path, capsys):
     assert metrics["test_log_px"] == pytest.approx(metrics["test_exact_log_px"], abs=0.05)
 
 
+@pytest.mark.slow
 def test_gmm_from_a_csv(tmp_path):
     g = torch.Generator().manual_seed(1)
     centres = torch.tensor([[0.0, 0, 0, 0], [6, 6, 0, 0], [0, 6, 6, 6]])
@@ -194,6 +200,7 @@ def test_gmm_from_a_csv(tmp_path):
     assert (out / "clusters.png").exists()
 
 
+@pytest.mark.slow
 def test_flow_on_a_toy_density(tmp_path, capsys):
     out = tmp_path / "flow"
     assert main(["train", "flow", "--data", "moons", "--flow", "lu,coupling,lu,coupling",
@@ -218,6 +225,7 @@ def test_unknown_flow_layer_is_refused(tmp_path, capsys):
     assert "glow" in capsys.readouterr().err and not (tmp_path / "f").exists()
 
 
+@pytest.mark.slow
 def test_encode_and_diagnose(run_dir, tmp_path, capsys):
     data = tmp_path / "rows.npy"
     np.save(data, (np.random.default_rng(0).random((30, 64)) > 0.5).astype("float32"))
@@ -235,6 +243,7 @@ def test_encode_and_diagnose(run_dir, tmp_path, capsys):
     assert json.loads((run_dir / "diagnostics" / "diagnostics.json").read_text())
 
 
+@pytest.mark.slow
 def test_a_memmap_run_is_mapped_again_by_later_commands(tmp_path, capsys, monkeypatch):
     from pyro_lvm.data import files
     rows = tmp_path / "rows.npy"

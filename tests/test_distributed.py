@@ -134,6 +134,7 @@ def trained(tmp_path_factory):
     return _spawn("train", out)
 
 
+@pytest.mark.slow
 def test_every_rank_ends_with_identical_parameters(trained):
     first, second = trained
     assert first["params"].keys() == second["params"].keys()
@@ -171,6 +172,7 @@ def test_two_process_elbo_matches_one_process_within_monte_carlo_noise(trained):
             assert two[key] == pytest.approx(one[key], rel=0.015), (key, one, two)
 
 
+@pytest.mark.slow
 def test_resuming_a_distributed_checkpoint_equals_the_straight_run(tmp_path):
     for result in _spawn("resume", tmp_path):
         assert result["epochs"] == [1, 2, 3]
@@ -179,6 +181,7 @@ def test_resuming_a_distributed_checkpoint_equals_the_straight_run(tmp_path):
     assert load_checkpoint(tmp_path / "checkpoint.pt")["epoch"] == 2  # only rank 0 wrote it
 
 
+@pytest.mark.slow
 def test_a_crashing_rank_ends_the_job_with_an_error_not_a_hang(tmp_path):
     start = time.monotonic()
     survivor, crashed = _spawn("crash", tmp_path, limit=CRASH_LIMIT)
@@ -204,6 +207,7 @@ def test_torchrun_without_rendezvous_address_is_a_clear_error(monkeypatch):
         distributed.setup(torch.device("cpu"))
 
 
+@pytest.mark.slow
 def test_an_unreachable_rendezvous_is_an_error_after_the_timeout(monkeypatch):
     for name, value in dict(WORLD_SIZE="2", RANK="1", LOCAL_RANK="1", MASTER_ADDR="127.0.0.1",
                             MASTER_PORT=str(_free_port())).items():
@@ -217,6 +221,7 @@ def test_an_unreachable_rendezvous_is_an_error_after_the_timeout(monkeypatch):
     assert time.monotonic() - start < 20
 
 
+@pytest.mark.slow
 def test_torchrun_cli_trains_and_resumes(tmp_path):
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1", distributed.TIMEOUT_VARIABLE: "60"}

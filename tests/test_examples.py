@@ -21,6 +21,7 @@ def _numbers(line):
     return [float(v) for v in re.findall(r"-?\d+\.\d+", line)]
 
 
+@pytest.mark.slow
 def test_vae_digits(tmp_path, capsys):
     out = _run("vae_digits", ["--out", str(tmp_path)], capsys)
     elbo = _numbers(next(l for l in out.splitlines() if l.startswith("test ELBO")))[0]
@@ -29,6 +30,7 @@ def test_vae_digits(tmp_path, capsys):
     assert (tmp_path / "samples.png").stat().st_size > 1000
 
 
+@pytest.mark.slow
 def test_custom_guide(capsys):
     out = _run("custom_guide", [], capsys)
     lines = {l.split()[0]: _numbers(l) for l in out.splitlines()}
@@ -56,11 +58,13 @@ def test_gmm_example_recovers_the_clusters(capsys):
     assert _line(out, "adjusted Rand index SVI vs EM")[0] == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 def test_gradient_variance_example(capsys):
     out = _run("gradient_variance", [], capsys)
     assert _line(out, "score / reparam variance ratio")[0] > 10
 
 
+@pytest.mark.slow
 def test_flow_guide_example(capsys):
     out = _run("flow_guide_vae", [], capsys)
     for name in ("meanfield", "flow:iaf*2"):

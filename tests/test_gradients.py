@@ -36,6 +36,7 @@ def _exact_gradient(ppca, x):
     return torch.cat([g.flatten() for g in grads])
 
 
+@pytest.mark.slow
 def test_both_estimators_are_unbiased_and_reparam_has_far_lower_variance(gaussian_pair):
     ppca, x = gaussian_pair
     exact = _exact_gradient(ppca, x)

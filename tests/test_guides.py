@@ -37,6 +37,7 @@ def _best_mean_field_gap(lg, x):
     return 0.5 * (torch.log(torch.diagonal(precision)).sum() - torch.logdet(precision))
 
 
+@pytest.mark.slow
 def test_gaps_of_a_mean_field_guide_match_the_closed_form(correlated_linear_gaussian):
     lg, x = correlated_linear_gaussian
     guide = MeanFieldNormalGuide(5, 2, hidden=(8,)).double()  # untrained: a poor encoder
@@ -51,6 +52,7 @@ def test_gaps_of_a_mean_field_guide_match_the_closed_form(correlated_linear_gaus
     assert torch.allclose(total, gaps["log_px"] - gaps["elbo_amortized"], atol=1e-5)
 
 
+@pytest.mark.slow
 def test_a_full_rank_family_closes_the_gap_a_mean_field_family_cannot(
         correlated_linear_gaussian):
     lg, x = correlated_linear_gaussian

@@ -96,6 +96,7 @@ def test_csv_and_idx_are_converted_once_to_a_cached_npy(tmp_path):
     assert (cache / "train-images-idx3-ubyte.npy").is_file()
 
 
+@pytest.mark.slow
 def test_a_csv_run_is_read_from_its_npy_conversion_beside_the_run(tmp_path):
     from pyro_lvm.data import load_dataset
     from pyro_lvm.infer import TrainConfig as Config
@@ -116,6 +117,7 @@ def test_a_csv_run_is_read_from_its_npy_conversion_beside_the_run(tmp_path):
     assert torch.equal(dataset.train, direct.train) and torch.equal(dataset.test, direct.test)
 
 
+@pytest.mark.slow
 def test_an_mnist_run_reads_its_idx_files_through_npy_conversions(tmp_path, monkeypatch):
     import gzip
     import struct
@@ -151,6 +153,7 @@ def _inside_a_map_of(path, tensor):
     return any(int(low, 16) <= tensor.data_ptr() < int(high, 16) for low, high in spans)
 
 
+@pytest.mark.slow
 def test_a_memmap_run_trains_from_the_map_as_from_memory(tmp_path, monkeypatch):
     from pyro_lvm.data import load_dataset
     from pyro_lvm.infer import TrainConfig as Config

@@ -1,4 +1,4 @@
-"""TraceELBO and TraceMeanFieldELBO: Pyro's values and gradients, without host
+"""DeviceTraceELBO and DeviceTraceMeanFieldELBO: Pyro's values and gradients, without host
 synchronisations."""
 
 import pyro
@@ -7,8 +7,8 @@ import pytest
 import torch
 from pyro.infer import Trace_ELBO, TraceMeanField_ELBO
 
-from pyro_lvm import TraceELBO, data_plate
-from pyro_lvm import TraceMeanFieldELBO
+from pyro_lvm import DeviceTraceELBO, data_plate
+from pyro_lvm import DeviceTraceMeanFieldELBO
 from pyro_lvm.models import VAE
 
 F64 = torch.float64
@@ -20,7 +20,7 @@ def _loss_and_grads(elbo, model, guide, parameters, *args):
     return loss.detach(), torch.autograd.grad(loss, parameters)
 
 
-def _same_as_pyro(model, guide, parameters, *args, pair=(TraceELBO, Trace_ELBO), **elbo_kwargs):
+def _same_as_pyro(model, guide, parameters, *args, pair=(DeviceTraceELBO, Trace_ELBO), **elbo_kwargs):
     ours = _loss_and_grads(pair[0](**elbo_kwargs), model, guide, parameters, *args)
     pyros = _loss_and_grads(pair[1](**elbo_kwargs), model, guide, parameters, *args)
     assert ours[0].item() == pytest.approx(pyros[0].item(), rel=1e-12)
@@ -84,7 +84,7 @@ def test_mean_field_loss_and_gradient_match_trace_mean_field_elbo(guide, particl
               guide=_StudentTGuide() if guide == "studentt" else "meanfield").to(F64)
     x = (torch.rand(7, 6, dtype=F64) < 0.5).to(F64)
     _, grads = _same_as_pyro(vae.model, vae.guide, list(vae.parameters()), x, torch.arange(7),
-                             20, pair=(TraceMeanFieldELBO, TraceMeanField_ELBO),
+                             20, pair=(DeviceTraceMeanFieldELBO, TraceMeanField_ELBO),
                              num_particles=particles, vectorize_particles=particles > 1,
                              max_plate_nesting=1)
     assert all(g.abs().sum() > 0 for g in grads)

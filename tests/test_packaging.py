@@ -2,10 +2,12 @@
 older torch."""
 
 import configparser
+import importlib
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 import pyro_lvm
@@ -27,6 +29,7 @@ def test_the_licence_file_is_the_licence_setup_cfg_names():
     assert (ROOT / config["metadata"]["license_files"]).read_text().startswith("MIT License")
 
 
+@pytest.mark.slow
 def test_the_package_is_typed_and_its_version_is_the_metadata_version():
     config = _setup_cfg()
     assert "py.typed" in config["options.package_data"]["pyro_lvm"]
@@ -60,3 +63,15 @@ def test_adam_is_fused_where_torch_has_the_kernel_and_multi_tensor_where_not(mon
     assert not group["fused"] and group["foreach"]
     for name, p in fused.parameters.items():  # the same algorithm: equal up to rounding
         assert torch.allclose(p, fallback.parameters[name], atol=1e-5), name
+
+
+@pytest.mark.parametrize("module,old,new", [
+    ("pyro_lvm", "Dataset", "DataSplit"), ("pyro_lvm.data", "Dataset", "DataSplit"),
+    ("pyro_lvm", "TraceELBO", "DeviceTraceELBO"),
+    ("pyro_lvm.infer", "TraceMeanFieldELBO", "DeviceTraceMeanFieldELBO")])
+def test_renamed_classes_keep_their_old_names_for_one_release(module, old, new):
+    namespace = importlib.import_module(module)
+    with pytest.warns(DeprecationWarning, match=f"{old} is deprecated .* use {new}"):
+        assert getattr(namespace, old) is getattr(namespace, new)
+    with pytest.raises(AttributeError, match="no attribute 'Nothing'"):
+        namespace.Nothing

@@ -12,7 +12,7 @@ from pyro.infer import autoguide
 from torch import nn
 from torch.distributions import constraints
 
-from pyro_lvm import (Dataset, TrainConfig, Trainer, data_plate, diagnose, encode,
+from pyro_lvm import (DataSplit, TrainConfig, Trainer, data_plate, diagnose, encode,
                       evaluate_per_datapoint,
                       load_checkpoint, psis_diagnostics, to_inference_data)
 from pyro_lvm.guides import MeanFieldNormalGuide
@@ -346,6 +346,7 @@ class BayesianRegression(nn.Module):
                                              covariance_matrix=cov).log_prob(y))
 
 
+@pytest.mark.slow
 def test_auto_multivariate_normal_recovers_the_exact_posterior_of_a_linear_regression():
     g = torch.Generator().manual_seed(0)
     design = torch.randn(40, 3, generator=g)
@@ -441,6 +442,7 @@ def test_a_model_with_nested_plates_trains_evaluates_and_diagnoses():
 
 
 @pytest.mark.parametrize("make", ["autoguide", "nested"])
+@pytest.mark.slow
 def test_diagnose_writes_a_report_for_an_autoguide_pair_and_a_nested_model(make, tmp_path):
     if make == "autoguide":
         x = _factor_data()
@@ -450,7 +452,7 @@ def test_diagnose_writes_a_report_for_an_autoguide_pair_and_a_nested_model(make,
         lvm = Hierarchical(members=5)
     Trainer(lvm, TrainConfig(epochs=2, batch_size=32), device="cpu").fit(x)
     with pytest.warns(UserWarning, match="num_samples"):
-        verdict = diagnose(lvm, Dataset(train=x[:64], test=x[64:]), tmp_path, num_samples=100,
+        verdict = diagnose(lvm, DataSplit(train=x[:64], test=x[64:]), tmp_path, num_samples=100,
                            quiet=True)
     assert verdict["num_observations"] == 32
     assert verdict["elbo"] <= verdict["log_px"]

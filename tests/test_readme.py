@@ -1,5 +1,6 @@
 """The README's Python example runs as written and trains the guide it defines."""
 
+import pytest
 import re
 from pathlib import Path
 
@@ -23,6 +24,7 @@ def test_readme_test_command_is_what_ci_runs():
     assert "pyro-lvm train" in commands[0]
 
 
+@pytest.mark.slow
 def test_coming_from_pyro_page_runs_as_written():
     """docs/pyro.md: a Pyro user's SVI script, then the same model through the trainer."""
     page = README.parent / "docs" / "pyro.md"

@@ -62,6 +62,7 @@ def _test_fit(lvm, test):
 
 
 @pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.slow
 def test_pyro_svi_trains_every_built_in_model_as_far_as_the_trainer(case):
     make, data, elbo, lr = CASES[case]
     train, test = data()

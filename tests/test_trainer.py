@@ -90,9 +90,15 @@ def test_gradient_clipping_bounds_the_update():
     assert float(norm) <= 1e-3 * 1.0001
 
 
+def test_a_count_of_the_wrong_kind_is_a_type_error():
+    with pytest.raises(TypeError, match="batch_size: got float, expected an integer >= 1"):
+        TrainConfig(batch_size=2.5)
+    with pytest.raises(TypeError, match="epochs: got bool"):
+        TrainConfig(epochs=True)
+
+
 @pytest.mark.parametrize("kwargs,match", [
     ({"epochs": 0}, "epochs: got 0"),
-    ({"batch_size": 2.5}, "batch_size: got 2.5"),
     ({"learning_rate": -1.0}, "learning_rate: got -1.0"),
     ({"elbo": "renyi"}, "elbo: got 'renyi'"),
     ({"num_particles": 0}, "num_particles: got 0"),

@@ -7,14 +7,15 @@ public too.  See ``docs/data.md``.
 import os
 from pathlib import Path
 
+from ..deprecation import module_getattr
 from ..errors import bad_type, bad_value
-from .dataset import Dataset, validate_data
+from .dataset import DataSplit, validate_data
 from .digits import load_digits
 from .files import cache_as_npy, load_array_file, load_mapped_npy, load_mnist
 from .toy import TOY_DENSITIES, load_toy, toy_density
 
 __all__ = [
-    "Dataset",
+    "DataSplit",
     "TOY_DENSITIES",
     "load_array_file",
     "load_mapped_npy",
@@ -37,7 +38,7 @@ def _converted(path, cache_dir):
 
 
 def _load(source, image_binarize, binarize, seed, cache_dir, mapped):
-    """The :class:`Dataset` that ``source`` (a string) names."""
+    """The :class:`DataSplit` that ``source`` (a string) names."""
     path = Path(source).expanduser()
     if mapped:
         if path.suffix.lower() not in (".npy", ".csv"):
@@ -69,7 +70,7 @@ def _load(source, image_binarize, binarize, seed, cache_dir, mapped):
 
 def load_dataset(source="digits", likelihood=None, seed=0, binarize=None, cache_dir=None,
                  mapped=False):
-    """The :class:`Dataset` named by ``source``, checked for ``likelihood``.
+    """The :class:`DataSplit` named by ``source``, checked for ``likelihood``.
 
     ``source`` is ``"digits"``, ``"digits-binary"``, ``"mnist:DIR"``, a name in
     :data:`TOY_DENSITIES`, or a path to a ``.csv`` / ``.npy`` / ``.npz`` file or an MNIST
@@ -94,3 +95,5 @@ def load_dataset(source="digits", likelihood=None, seed=0, binarize=None, cache_
         if data is not None:
             validate_data(data, likelihood=likelihood, argument=f"{part} set of {source}")
     return dataset
+
+__getattr__ = module_getattr(globals())  # the names renamed in 0.2.0

@@ -1,4 +1,4 @@
-"""The :class:`Dataset` container, the checks every data set passes, and the seeded split.
+"""The :class:`DataSplit` container, the checks every data set passes, and the seeded split.
 
 A data set is a float32 matrix of shape ``(n, d)``: one row per example, images flattened
 row-major (an ``h x w`` image becomes ``d = h * w`` columns, pixel ``(i, j)`` in column
@@ -13,6 +13,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
+from ..checks import check_int
 from ..errors import bad_type, bad_value
 from ..runtime import resolve_device
 
@@ -20,15 +21,6 @@ from ..runtime import resolve_device
 _BLOCK_ROWS = 1 << 16
 #: The threshold that turns intensities in [0, 1] into 0/1 pixels: ``x > BINARY_THRESHOLD``.
 BINARY_THRESHOLD = 0.5
-
-
-def check_int(argument, value, minimum):
-    """``value`` as an ``int`` when it is an integer ``>= minimum`` (``bool`` is not one)."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise bad_type(argument, value, f"an integer >= {minimum}")
-    if value < minimum:
-        raise bad_value(argument, value, f"an integer >= {minimum}")
-    return int(value)
 
 
 def _from_numpy(array):
@@ -136,11 +128,11 @@ def split_indices(n, test_fraction, seed):
 
 
 def _check_part(argument, data, dim, device):
-    """The checks a ``train`` or ``test`` tensor of a :class:`Dataset` must pass."""
+    """The checks a ``train`` or ``test`` tensor of a :class:`DataSplit` must pass."""
     if not isinstance(data, torch.Tensor):
         raise bad_type(argument, data, "a torch.Tensor")
     if data.dtype != torch.float32:
-        raise bad_value(argument, data.dtype, "torch.float32 (Dataset.from_array converts)")
+        raise bad_value(argument, data.dtype, "torch.float32 (DataSplit.from_array converts)")
     validate_data(data, argument=argument)
     if dim is not None and data.shape[1] != dim:
         raise bad_value(argument, tuple(data.shape), f"{dim} columns like train")
@@ -166,7 +158,7 @@ def _check_labels(argument, labels, data, data_argument):
 
 
 @dataclasses.dataclass(frozen=True, eq=False, repr=False)
-class Dataset:
+class DataSplit:
     """A data set preloaded as tensors.
 
     ``train`` (and ``test`` when there is one) is float32 of shape ``(n, d)``; images are
@@ -225,7 +217,7 @@ class Dataset:
 
     def __repr__(self):
         test = None if self.test is None else tuple(self.test.shape)
-        return (f"Dataset(name={self.name!r}, train={tuple(self.train.shape)}, test={test}, "
+        return (f"DataSplit(name={self.name!r}, train={tuple(self.train.shape)}, test={test}, "
                 f"labels={self.train_labels is not None}, image_shape={self.image_shape}, "
                 f"device={self.train.device}{', mapped' if self.mapped else ''})")
 

@@ -1,13 +1,13 @@
 """The embedded default data set: scikit-learn's 8 x 8 handwritten digits (no download)."""
 
-from .dataset import Dataset
+from .dataset import DataSplit
 
 #: Pixel intensities in the scikit-learn digits run from 0 to this value.
 _MAX_INTENSITY = 16.0
 
 
 def load_digits(binarize=False, test_fraction=0.2, seed=0):
-    """The 1797 digits (8 x 8 = 64 columns) as a :class:`Dataset` with labels 0..9.
+    """The 1797 digits (8 x 8 = 64 columns) as a :class:`DataSplit` with labels 0..9.
 
     Pixels are divided by 16 so they lie in [0, 1]; ``binarize=True`` keeps ``x > 0.5`` as 0/1
     (name ``"digits-binary"``, else ``"digits"``).  The test set is the seeded split of
@@ -17,7 +17,7 @@ def load_digits(binarize=False, test_fraction=0.2, seed=0):
     from sklearn.datasets import load_digits as sklearn_digits
 
     images, labels = sklearn_digits(return_X_y=True)
-    return Dataset.from_array(
+    return DataSplit.from_array(
         images.reshape(-1, 8, 8) / _MAX_INTENSITY, labels,
         name="digits-binary" if binarize else "digits",
         test_fraction=test_fraction, seed=seed, binarize=binarize, argument="digits")

@@ -17,7 +17,7 @@ import torch
 
 from ..checkpoint import write_atomically
 from ..errors import bad_type, bad_value
-from .dataset import Dataset, count_test_rows
+from .dataset import DataSplit, count_test_rows
 
 #: Keys of an ``.npz`` archive that hold the data (when it holds more than one array).
 NPZ_DATA_KEYS = ("x", "data", "train")
@@ -178,7 +178,7 @@ def open_npy(path):
 
 
 def load_mapped_npy(path, test_fraction=0.1):
-    """A :class:`Dataset` whose training rows stay in the ``.npy`` file ``path``, memory-mapped
+    """A :class:`DataSplit` whose training rows stay in the ``.npy`` file ``path``, memory-mapped
     (:func:`open_npy`; 2-D float32), for data larger than memory.
 
     The test set is the file's last ``round(n * test_fraction)`` rows (at least one), read into
@@ -193,7 +193,7 @@ def load_mapped_npy(path, test_fraction=0.1):
     if n_test == 0:
         raise bad_value("test_fraction", test_fraction, "a fraction in (0, 1): a mapped data "
                         "set needs a test set")
-    return Dataset(train=mapped[:n - n_test], test=mapped[n - n_test:].clone(),
+    return DataSplit(train=mapped[:n - n_test], test=mapped[n - n_test:].clone(),
                    name=Path(path).stem, mapped=True)
 
 
@@ -217,7 +217,7 @@ def cache_as_npy(path, cache_dir):
 
 
 def load_array_file(path, test_fraction=0.1, seed=0, binarize=False):
-    """A :class:`Dataset` from a ``.csv``, ``.npy`` or ``.npz`` file, named after the file.
+    """A :class:`DataSplit` from a ``.csv``, ``.npy`` or ``.npz`` file, named after the file.
 
     A 2-D array ``(n, d)`` is tabular; a 3-D array ``(n, h, w)`` is images, flattened to
     ``(n, h * w)`` with ``image_shape = (h, w)``.  A seeded ``test_fraction`` of the rows (at
@@ -232,7 +232,7 @@ def load_array_file(path, test_fraction=0.1, seed=0, binarize=False):
         data, labels = read_numpy(path)
     else:
         raise _path_error(path, suffix or "no suffix", "a .csv, .npy or .npz file")
-    return Dataset.from_array(data, labels, name=path.stem, test_fraction=test_fraction,
+    return DataSplit.from_array(data, labels, name=path.stem, test_fraction=test_fraction,
                               seed=seed, binarize=binarize, argument=f"file {path}")
 
 
@@ -265,7 +265,7 @@ def _read_idx_through(path, cache_dir):
 
 
 def _mnist_part(directory, part, binarize, cache_dir):
-    """One part (``train`` or ``test``) of MNIST: a :class:`Dataset` without a test set."""
+    """One part (``train`` or ``test``) of MNIST: a :class:`DataSplit` without a test set."""
     paths = []
     for stem in MNIST_FILES[part]:
         found = [directory / name for name in (stem, stem + ".gz") if (directory / name).is_file()]
@@ -280,7 +280,7 @@ def _mnist_part(directory, part, binarize, cache_dir):
     if labels.shape != images.shape[:1]:
         raise _path_error(paths[1], labels.shape, f"({images.shape[0]},): one label per image "
                           f"of {paths[0].name}")
-    return Dataset.from_array(images.astype(np.float32) / np.float32(255.0), labels,
+    return DataSplit.from_array(images.astype(np.float32) / np.float32(255.0), labels,
                               name=part, binarize=binarize, argument=f"file {paths[0]}")
 
 
@@ -301,6 +301,6 @@ def load_mnist(directory, binarize=False, cache_dir=None):
     if train.image_shape != test.image_shape:
         raise _path_error(directory, f"test images of shape {test.image_shape}",
                           f"the train image shape {train.image_shape}", kind="directory")
-    return Dataset(train=train.train, test=test.train, train_labels=train.train_labels,
+    return DataSplit(train=train.train, test=test.train, train_labels=train.train_labels,
                    test_labels=test.train_labels, image_shape=train.image_shape,
                    name="mnist-binary" if binarize else "mnist")

@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from ..errors import bad_value
-from .dataset import Dataset, check_int
+from ..checks import check_int
+from .dataset import DataSplit
 
 
 def _moons(rng, n):
@@ -105,7 +106,7 @@ def toy_density(name, n, seed=0):
 
 
 def load_toy(name, n_train=10000, n_test=2000, seed=0):
-    """A :class:`Dataset` of ``n_train + n_test`` seeded draws of ``name``: the first
+    """A :class:`DataSplit` of ``n_train + n_test`` seeded draws of ``name``: the first
     ``n_train`` rows train, the rest test (``n_test=0``: no test set).  The labels are the
     components (moon, Gaussian, square, arm) the points were drawn from."""
     n_train = check_int("n_train", n_train, 1)
@@ -117,5 +118,5 @@ def load_toy(name, n_train=10000, n_test=2000, seed=0):
         return tensor[:n_train], (tensor[n_train:] if n_test else None)
 
     (train, test), (train_labels, test_labels) = split(points.astype(np.float32)), split(labels)
-    return Dataset(train=train, test=test, train_labels=train_labels, test_labels=test_labels,
+    return DataSplit(train=train, test=test, train_labels=train_labels, test_labels=test_labels,
                    name=name)

@@ -12,7 +12,7 @@ Per latent dimension j, averaged over the rows x_i:
 
 import torch
 
-from ..data.dataset import check_int
+from ..checks import check_int
 from .encode import row_batches, site_moments
 from .inference_data import check_rows, draw_traces, local_latent
 

@@ -15,7 +15,7 @@ are not, since p(z) = N(0, I) is unchanged by rotations of z.
 
 import numpy as np
 
-from ..data.dataset import check_int
+from ..checks import check_int
 from ..errors import bad_value
 from . import arviz_adapter
 

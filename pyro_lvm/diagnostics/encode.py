@@ -13,7 +13,7 @@ which also covers guides whose q(z | x) depends on global latents drawn alongsid
 import pandas as pd
 import torch
 
-from ..data.dataset import check_int
+from ..checks import check_int
 from .inference_data import check_rows, guide_trace, local_latent, per_draw
 
 

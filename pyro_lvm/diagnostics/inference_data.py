@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from pyro.poutine.util import site_is_subsample
 
-from ..data.dataset import check_int
+from ..checks import check_int
 from ..errors import bad_type, bad_value
 from ..infer.evaluation import particle_chunks
 from ..infer.traces import data_frame, particle_trace, trace_log_weights

@@ -25,14 +25,8 @@ from pyro.distributions.conditional import ConditionalTransformModule
 from pyro.distributions.torch_transform import TransformModule
 from torch.distributions import Transform, constraints
 
+from ..checks import check_int
 from ..errors import bad_type, bad_value
-
-
-def check_count(argument, value, minimum=1):
-    """``value`` as an integer of at least ``minimum`` (``bool`` is not an integer here)."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise bad_value(argument, value, f"an integer >= {minimum}")
-    return value
 
 
 def check_tensor(argument, value, size, like=None):
@@ -143,7 +137,7 @@ class Bijection(_LastCall, _Layer, TransformModule):
 
     def __init__(self, dim):
         super().__init__(cache_size=1)
-        self.dim = check_count("dim", dim)
+        self.dim = check_int("dim", dim)
 
     def _run_forward(self, x, dependencies):
         return self._forward(self._checked(x, "x", dependencies))
@@ -174,8 +168,8 @@ class ConditionalBijection(_Layer, ConditionalTransformModule):
 
     def __init__(self, dim, context_dim):
         super().__init__()
-        self.dim = check_count("dim", dim)
-        self.context_dim = check_count("context_dim", context_dim)
+        self.dim = check_int("dim", dim)
+        self.context_dim = check_int("context_dim", context_dim)
 
     def condition(self, context):
         """The layer with ``context`` (shape ``(..., context_dim)``) fixed."""

@@ -21,7 +21,8 @@ from torch import nn
 from ..errors import bad_type, bad_value
 from ..params import register
 from ..plates import data_plate
-from .base import check_count, check_tensor
+from ..checks import check_int
+from .base import check_tensor
 from .made import HIDDEN
 from .spec import build_flow
 
@@ -49,7 +50,7 @@ class FlowDensity(nn.Module):
 
     def __init__(self, dim, transforms):
         super().__init__()
-        self.dim = check_count("dim", dim)
+        self.dim = check_int("dim", dim)
         self.transforms = nn.ModuleList(_check_transforms(transforms, self.dim))
         self.register_buffer("base_loc", torch.zeros(self.dim), persistent=False)
         self.register_buffer("base_scale", torch.ones(self.dim), persistent=False)
@@ -87,7 +88,7 @@ class FlowDensity(nn.Module):
 
     def rsample(self, n):
         """``n`` reparametrized draws ``x = g(z)``, shape ``(n, dim)``."""
-        z = self.base().rsample((check_count("n", n),))
+        z = self.base().rsample((check_int("n", n),))
         for t in self.transforms:
             z = t(z)
         return z

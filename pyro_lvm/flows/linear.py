@@ -20,11 +20,13 @@ from .permute import check_permutation
 
 #: Floor added to every softplus diagonal entry, keeping ``log diag`` finite.
 MIN_DIAG = 1e-4
-_SHIFT = math.log(math.expm1(1.0 - MIN_DIAG))  # so that positive(0) = 1 in any dtype
+_SHIFT = math.log(math.expm1(1.0 - MIN_DIAG))  # so that unit_softplus(0) = 1 in any dtype
 
 
-def positive(raw):
-    """``softplus(raw + c) + MIN_DIAG`` with ``c`` chosen so that ``positive(0) = 1``."""
+def unit_softplus(raw):
+    """``softplus(raw + c) + MIN_DIAG`` with ``c`` chosen so that ``unit_softplus(0) = 1``: a
+    diagonal that starts at the identity (unlike :func:`pyro_lvm.nn.positive`, 1e-5 +
+    softplus)."""
     return F.softplus(raw + _SHIFT) + MIN_DIAG
 
 
@@ -47,7 +49,7 @@ class _PackedLinear(Bijection):
         self.packed = nn.Parameter(torch.zeros(self.dim, self.dim))
 
     def _diag_and_log_det(self):
-        diag = positive(self.packed.diagonal())
+        diag = unit_softplus(self.packed.diagonal())
         return diag, diag.log().sum()
 
     def _log_det(self, x, y):

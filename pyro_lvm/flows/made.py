@@ -17,18 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import bad_value
-from .base import check_count
+from ..checks import check_hidden, check_int
 
 #: Default hidden widths of every conditioner network.
 HIDDEN = (256, 256)
-
-
-def check_hidden(hidden):
-    """``hidden`` as a non-empty tuple of positive widths."""
-    widths = tuple(hidden) if isinstance(hidden, (tuple, list)) else ()
-    if not widths or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in widths):
-        raise bad_value("hidden", hidden, "a non-empty tuple of positive integers, e.g. (256, 256)")
-    return widths
 
 
 class MaskedLinear(nn.Linear):
@@ -56,10 +48,10 @@ class MaskedMLP(nn.Module):
     def __init__(self, in_features, out_features, hidden=HIDDEN, context_features=0, masks=None,
                  residual=False, activation=nn.ReLU):
         super().__init__()
-        hidden = check_hidden(hidden)
+        hidden = check_hidden(hidden, min_layers=1)
         if residual and len(set(hidden)) != 1:
             raise bad_value("hidden", hidden, "equal widths when residual=True")
-        self.context_features = check_count("context_features", context_features, minimum=0)
+        self.context_features = check_int("context_features", context_features, minimum=0)
         sizes = (in_features + context_features,) + hidden + (out_features,)
         masks = [None] * (len(sizes) - 1) if masks is None else masks
         self.layers = nn.ModuleList(
@@ -96,13 +88,13 @@ class MADE(nn.Module):
 
     def __init__(self, dim, hidden=HIDDEN, context_dim=0, residual=False, activation=nn.ReLU):
         super().__init__()
-        self.dim = check_count("dim", dim)
+        self.dim = check_int("dim", dim)
         if dim == 1 and not context_dim:
             raise bad_value(
                 "dim", dim, "at least 2 for an autoregressive layer without a context (with one "
                 "coordinate there is nothing to condition on: use 'lu' or 'qr', or give a context)"
             )
-        hidden = check_hidden(hidden)
+        hidden = check_hidden(hidden, min_layers=1)
         self.net = MaskedMLP(dim, 2 * dim, hidden, context_dim, made_masks(dim, hidden, context_dim),
                              residual, activation)
 

@@ -7,7 +7,8 @@ permutation is a buffer, so it travels with ``state_dict`` and ``.to(device)``.
 import torch
 
 from ..errors import bad_value
-from .base import Bijection, check_count
+from ..checks import check_int
+from .base import Bijection
 
 
 def check_permutation(argument, permutation, dim=None):
@@ -41,13 +42,13 @@ class Permute(Bijection):
     @classmethod
     def reverse(cls, dim):
         """``π = (D-1, ..., 0)``: the last coordinate becomes the first."""
-        return cls(torch.arange(check_count("dim", dim) - 1, -1, -1))
+        return cls(torch.arange(check_int("dim", dim) - 1, -1, -1))
 
     @classmethod
     def random(cls, dim, seed=0):
         """A uniformly random ``π`` drawn from its own generator seeded with ``seed``."""
-        generator = torch.Generator().manual_seed(check_count("seed", seed, minimum=0))
-        return cls(torch.randperm(check_count("dim", dim), generator=generator))
+        generator = torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
+        return cls(torch.randperm(check_int("dim", dim), generator=generator))
 
     def _forward(self, x):
         return x[..., self.permutation], self._log_det(x, None)

@@ -13,7 +13,7 @@ import torch
 
 from ..errors import bad_type, bad_value
 from .autoregressive import IAF, MAF, ConditionalIAF, ConditionalMAF
-from .base import check_count
+from ..checks import check_int
 from .coupling import AffineCoupling, ConditionalAffineCoupling
 from .linear import LULinear, QRLinear
 from .made import HIDDEN
@@ -68,9 +68,9 @@ def build_flow(spec, dim, hidden=HIDDEN, context_dim=0, seed=0):
     the global random state.
     """
     names = parse_spec(spec)
-    check_count("dim", dim)
-    check_count("context_dim", context_dim, minimum=0)
-    check_count("seed", seed, minimum=0)
+    check_int("dim", dim)
+    check_int("context_dim", context_dim, minimum=0)
+    check_int("seed", seed, minimum=0)
     layers, previous = [], None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

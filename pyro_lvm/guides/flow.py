@@ -6,7 +6,8 @@ from pyro.distributions.conditional import ConditionalTransform
 from torch import nn
 
 from ..flows import build_flow
-from ..nn import MLP, check_hidden, positive
+from ..checks import check_hidden
+from ..nn import MLP, positive
 from ..params import register
 from ..plates import data_plate
 

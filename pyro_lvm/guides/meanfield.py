@@ -4,7 +4,8 @@ import pyro
 import pyro.distributions as dist
 from torch import nn
 
-from ..nn import MLP, check_hidden, positive
+from ..checks import check_hidden
+from ..nn import MLP, positive
 from ..params import register
 from ..plates import data_plate
 

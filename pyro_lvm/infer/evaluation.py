@@ -17,14 +17,9 @@ import math
 
 import torch
 
-from ..errors import bad_value
+from ..checks import check_int
 from ..plates import max_plate_nesting
 from .traces import log_weights
-
-
-def _check_positive(argument, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise bad_value(argument, value, "a positive integer")
 
 
 def particle_chunks(num_samples, batch, max_cells):
@@ -57,8 +52,8 @@ def evaluate_per_datapoint(model, guide, x, num_samples=1000, batch_size=256,
     latents (sites outside the data plate) are drawn afresh for each batch and each row carries
     1/n of their terms, so ``elbo.sum()`` estimates the full-data ELBO, whatever ``batch_size``.
     """
-    _check_positive("num_samples", num_samples)
-    _check_positive("batch_size", batch_size)
+    check_int("num_samples", num_samples)
+    check_int("batch_size", batch_size)
     elbos, log_px = [], []
     n = x.shape[0]
     head = torch.arange(min(batch_size, n), device=x.device)

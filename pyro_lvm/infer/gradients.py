@@ -19,7 +19,7 @@ from pyro.infer import Trace_ELBO, TraceGraph_ELBO
 from pyro.poutine.messenger import Messenger
 from pyro.poutine.util import site_is_subsample
 
-from ..data.dataset import check_int
+from ..checks import check_int
 from ..errors import bad_type, bad_value
 
 ESTIMATORS = ("reparam", "score")

@@ -1,8 +1,8 @@
 """The training objective: a Pyro ELBO, optionally compiled with ``torch.jit.trace``.
 
-``"trace"`` is :class:`TraceELBO`, Pyro's ``Trace_ELBO`` (every term by Monte Carlo,
+``"trace"`` is :class:`DeviceTraceELBO`, Pyro's ``Trace_ELBO`` (every term by Monte Carlo,
 reparametrized through ``rsample``) with its loss kept on the device;
-``"meanfield"`` is :class:`TraceMeanFieldELBO`, Pyro's ``TraceMeanField_ELBO`` (the
+``"meanfield"`` is :class:`DeviceTraceMeanFieldELBO`, Pyro's ``TraceMeanField_ELBO`` (the
 KL(q(z|x) ‖ p(z)) term in closed form where PyTorch knows it, e.g. KL(N(μ, σ²) ‖ N(0, I)) =
 ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²)), likewise kept on the device;
 ``"enum"`` is ``TraceEnum_ELBO`` (discrete latents marked ``infer={"enumerate": "parallel"}``
@@ -20,10 +20,11 @@ from pyro.infer.util import (MultiFrameTensor, check_fully_reparametrized, get_p
 import torch
 from torch import jit, nn
 
+from ..checks import check_int
 from ..errors import bad_value
 
 
-class TraceELBO(Trace_ELBO):
+class DeviceTraceELBO(Trace_ELBO):
     """``Trace_ELBO`` whose ``differentiable_loss`` never waits for the device.
 
     Per particle, ELBO = Σ_model log p − Σ_guide log q, and the surrogate whose gradient is the
@@ -43,7 +44,7 @@ class TraceELBO(Trace_ELBO):
 
 
 def _elbo_and_surrogate(model_trace, guide_trace):
-    """The ELBO of one particle and its surrogate (see :class:`TraceELBO`), as tensors."""
+    """The ELBO of one particle and its surrogate (see :class:`DeviceTraceELBO`), as tensors."""
     model_sites = [s for s in model_trace.nodes.values() if s["type"] == "sample"]
     guide_sites = [s for s in guide_trace.nodes.values() if s["type"] == "sample"]
     elbo = surrogate = sum(site["log_prob_sum"] for site in model_sites)
@@ -59,13 +60,13 @@ def _elbo_and_surrogate(model_trace, guide_trace):
     return elbo, surrogate
 
 
-class TraceMeanFieldELBO(TraceMeanField_ELBO):
+class DeviceTraceMeanFieldELBO(TraceMeanField_ELBO):
     """``TraceMeanField_ELBO`` whose ``differentiable_loss`` never waits for the device.
 
     Per particle, ELBO = Σ_observed log p(x | z) − Σ_latent KL(q(z) ‖ p(z)), each KL in closed
     form where PyTorch has it and by Monte Carlo at the draw, log p(z) − log q(z), where not
     (Pyro's rule; every latent must be reparametrized).  The loss is −ELBO as a tensor, so that
-    a trace of it keeps no constant and one check per step suffices, as for :class:`TraceELBO`.
+    a trace of it keeps no constant and one check per step suffices, as for :class:`DeviceTraceELBO`.
     """
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
@@ -76,7 +77,7 @@ class TraceMeanFieldELBO(TraceMeanField_ELBO):
 
 
 def _mean_field_elbo(model_trace, guide_trace):
-    """The mean-field ELBO of one particle (see :class:`TraceMeanFieldELBO`), as a tensor."""
+    """The mean-field ELBO of one particle (see :class:`DeviceTraceMeanFieldELBO`), as a tensor."""
     elbo = 0.0
     for name, site in model_trace.nodes.items():
         if site["type"] != "sample":
@@ -111,7 +112,7 @@ def _log_ratio(model_trace, guide_trace):
     return log_r
 
 
-ELBOS = {"trace": TraceELBO, "meanfield": TraceMeanFieldELBO, "enum": TraceEnum_ELBO}
+ELBOS = {"trace": DeviceTraceELBO, "meanfield": DeviceTraceMeanFieldELBO, "enum": TraceEnum_ELBO}
 
 
 def make_elbo(name="trace", num_particles=1, max_plate_nesting=None):
@@ -119,8 +120,7 @@ def make_elbo(name="trace", num_particles=1, max_plate_nesting=None):
     ``max_plate_nesting`` plates (``None``: Pyro finds it with a first trace)."""
     if name not in ELBOS:
         raise bad_value("elbo", name, f"one of {sorted(ELBOS)}")
-    if isinstance(num_particles, bool) or not isinstance(num_particles, int) or num_particles < 1:
-        raise bad_value("num_particles", num_particles, "a positive integer")
+    num_particles = check_int("num_particles", num_particles)
     nesting = float("inf") if max_plate_nesting is None else max_plate_nesting
     return ELBOS[name](num_particles=num_particles, vectorize_particles=num_particles > 1,
                        max_plate_nesting=nesting)

@@ -24,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checks import check_int
 from ..errors import bad_type, bad_value
 from ..params import ParamCollector, without_registration
 from ..plates import declared_nesting
@@ -54,9 +55,7 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "num_particles", "test_particles"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise bad_value(name, value, "a positive integer")
+            check_int(name, getattr(self, name))
         if not (isinstance(self.learning_rate, (int, float)) and 0 < self.learning_rate < 10):
             raise bad_value("learning_rate", self.learning_rate, "a number in (0, 10)")
         if self.jit not in (None, True, False):
@@ -64,8 +63,7 @@ class TrainConfig:
         if self.clip_norm is not None and not (
                 isinstance(self.clip_norm, (int, float)) and self.clip_norm > 0):
             raise bad_value("clip_norm", self.clip_norm, "a positive number or None")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise bad_value("seed", self.seed, "a non-negative integer")
+        check_int("seed", self.seed, 0)
         make_elbo(self.elbo, self.num_particles)  # validates the name
 
 
@@ -247,15 +245,12 @@ class Trainer:
         self.optimizer.step()
         return loss.detach()
 
-    def _parallelize(self):
-        """Under a process group, wrap the eager loss in DDP, which averages the gradients
-        (a ``torch.jit`` trace cannot be wrapped, so a compiled loss is dropped)."""
-        if not distributed.active() or isinstance(self.loss, DistributedDataParallel):
-            return
+    def _data_parallel_loss(self):
+        """The eager loss wrapped in DDP, which averages the gradients over the processes (a
+        ``torch.jit`` trace cannot be wrapped, so a compiled loss gives way to its eager one)."""
         eager = self.loss.loss if self.compiled else self.loss
-        self.loss = DistributedDataParallel(
+        return DistributedDataParallel(
             eager, device_ids=[self.device] if self.device.type == "cuda" else None)
-        self.compiled = False
 
     # -- epochs ---------------------------------------------------------------------------
     def fit(self, train, test=None, checkpoint=None, quiet=None, extra_state=None,
@@ -273,30 +268,46 @@ class Trainer:
         the global batch, each process trains on its shard, only rank 0 writes ``checkpoint``
         and the test ELBO is averaged over the shards of all ranks.
         """
+        train, test, local_batch = self._checked_data(train, test, preload)
+        self._start(train, local_batch)
+        return self._epochs(train, test, checkpoint, quiet, extra_state)
+
+    def _checked_data(self, train, test, preload):
+        """``train`` and ``test`` checked and moved to the device (``train`` left where it is
+        without ``preload``), and the per-process batch size."""
         train = _as_data(train, "train")
         train = train.to(self.device) if preload else train
         test = None if test is None else _as_data(test, "test").to(self.device)
-        num_data, batch_size = train.shape[0], self.config.batch_size
-        if num_data < batch_size:
-            raise bad_value("batch_size", batch_size,
-                            f"at most the number of training rows ({num_data})")
-        local_batch = distributed.check_batch(batch_size)
+        if train.shape[0] < self.config.batch_size:
+            raise bad_value("batch_size", self.config.batch_size,
+                            f"at most the number of training rows ({train.shape[0]})")
+        local_batch = distributed.check_batch(self.config.batch_size)
         if test is not None and test.shape[0] < distributed.world_size():
             raise bad_value("test", tuple(test.shape), f"at least one row per process "
                             f"({distributed.world_size()})")
-        # The global RNG (which Pyro draws from) is this trainer's for the whole fit, so that
-        # other work between fits (another trainer, an evaluation) cannot change its numbers;
-        # parameters made on the first call (an autoguide's initial values) draw from it too.
+        return train, test, local_batch
+
+    def _start(self, train, local_batch):
+        """What a fit does to the trainer before its epochs: take the global RNG (which Pyro
+        draws from) for the whole fit, seeded on the first fit and restored on later ones, so
+        that other work between fits cannot change its numbers; make the first call of the
+        model and guide (:meth:`_prepare`: lazily created parameters draw from the seeded
+        stream); and, under a process group, replace ``self.loss`` by its DDP-wrapped eager
+        version (``self.compiled`` becomes ``False``)."""
         if self._rng is None:
             set_seed(self.config.seed)
         if not self._prepared:
             x, head = _minibatch(train, torch.arange(local_batch, device=train.device),
                                  self.device)
-            self._prepare(x, head, num_data)
+            self._prepare(x, head, train.shape[0])
         if self._rng is not None:
             set_rng_state(self._rng)
-        self._parallelize()
-        steps = num_data // batch_size  # the ragged tail is dropped; each epoch reshuffles
+        if distributed.active() and not isinstance(self.loss, DistributedDataParallel):
+            self.loss, self.compiled = self._data_parallel_loss(), False
+
+    def _epochs(self, train, test, checkpoint, quiet, extra_state):
+        """The epochs still to go, each followed by its checkpoint; returns the history."""
+        steps = train.shape[0] // self.config.batch_size  # the ragged tail is dropped
         remaining = self.config.epochs - self.epoch
         quiet = (not sys.stderr.isatty()) if quiet is None else quiet
         bar = tqdm(total=remaining * steps, disable=quiet, unit="step", leave=False)

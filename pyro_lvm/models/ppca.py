@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..data import validate_data
-from ..data.dataset import check_int
+from ..checks import check_int
 from ..errors import bad_type, bad_value
 from ..nn import inverse_positive, positive
 from ..params import register

@@ -5,18 +5,13 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from ..errors import bad_type, bad_value
+from ..errors import bad_type
 from ..guides import make_guide
 from ..likelihoods import make_likelihood
-from ..nn import MLP, check_hidden
+from ..checks import check_hidden, check_int
+from ..nn import MLP
 from ..params import register
 from ..plates import data_plate
-
-
-def _positive_int(argument, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise bad_value(argument, value, "a positive integer")
-    return value
 
 
 class VAE(nn.Module):
@@ -34,8 +29,8 @@ class VAE(nn.Module):
     def __init__(self, data_dim, latent_dim=16, hidden=(256,), likelihood="bernoulli",
                  scale=None, guide="meanfield"):
         super().__init__()
-        self.data_dim = _positive_int("data_dim", data_dim)
-        self.latent_dim = _positive_int("latent_dim", latent_dim)
+        self.data_dim = check_int("data_dim", data_dim)
+        self.latent_dim = check_int("latent_dim", latent_dim)
         self.hidden = check_hidden(hidden)
         self.likelihood_name = likelihood
         self.likelihood = make_likelihood(likelihood, data_dim, scale)
@@ -68,7 +63,7 @@ class VAE(nn.Module):
     @torch.no_grad()
     def generate(self, num_samples):
         """Means E[x | z] of the decoder at ``num_samples`` prior draws z ~ p(z)."""
-        z = self.prior().sample((_positive_int("num_samples", num_samples),))
+        z = self.prior().sample((check_int("num_samples", num_samples),))
         return self.likelihood.mean(self.decoder(z))
 
     @torch.no_grad()

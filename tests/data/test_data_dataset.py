@@ -1,4 +1,4 @@
-"""The Dataset container, validate_data and the seeded split."""
+"""The DataSplit container, validate_data and the seeded split."""
 
 import re
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pyro_lvm.data import Dataset, validate_data
+from pyro_lvm.data import DataSplit, validate_data
 from pyro_lvm.data.dataset import split_indices
 
 
@@ -126,7 +126,7 @@ def test_split_keeps_at_least_one_test_row_and_one_train_row():
 def test_from_array_flattens_images_row_major_and_splits_labels():
     images = torch.arange(4 * 2 * 3, dtype=torch.float32).reshape(4, 2, 3)
     labels = np.array([7, 8, 9, 10])
-    data = Dataset.from_array(images, labels, name="tiny", test_fraction=0.25, seed=0)
+    data = DataSplit.from_array(images, labels, name="tiny", test_fraction=0.25, seed=0)
     assert data.image_shape == (2, 3)
     assert data.dim == 6
     assert data.train.shape == (3, 6) and data.test.shape == (1, 6)
@@ -139,42 +139,42 @@ def test_from_array_flattens_images_row_major_and_splits_labels():
 
 def test_from_array_binarizes_with_fixed_threshold():
     x = torch.tensor([[0.0, 0.5, 0.51, 1.0]])
-    data = Dataset.from_array(x, name="b", binarize=True)
+    data = DataSplit.from_array(x, name="b", binarize=True)
     assert data.train.tolist() == [[0.0, 0.0, 1.0, 1.0]]
     assert data.test is None
     with pytest.raises(ValueError, match=r"^x: got 'values from 0 to 2'"):
-        Dataset.from_array(2 * x, name="b", binarize=True)
+        DataSplit.from_array(2 * x, name="b", binarize=True)
 
 
 def test_from_array_rejects_bad_labels_and_shapes():
     with pytest.raises(ValueError, match=r"^labels: got \(3,\), expected shape \(2,\)"):
-        Dataset.from_array(torch.zeros(2, 2), [0, 1, 2], name="d")
+        DataSplit.from_array(torch.zeros(2, 2), [0, 1, 2], name="d")
     with pytest.raises(TypeError, match=r"^labels: got Tensor, .*float64"):
-        Dataset.from_array(torch.zeros(2, 2), [0.5, 1.0], name="d")
+        DataSplit.from_array(torch.zeros(2, 2), [0.5, 1.0], name="d")
     with pytest.raises(TypeError, match=r"^labels: got ndarray, .*<U3"):
-        Dataset.from_array(torch.zeros(2, 2), ["cat", "dog"], name="d")
+        DataSplit.from_array(torch.zeros(2, 2), ["cat", "dog"], name="d")
     with pytest.raises(ValueError, match=r"^x: got \(1, 2, 3, 4\), expected a 2-D"):
-        Dataset.from_array(torch.zeros(1, 2, 3, 4), name="d")
+        DataSplit.from_array(torch.zeros(1, 2, 3, 4), name="d")
 
 
 def test_dataset_checks_its_fields():
     x = torch.zeros(4, 6)
     with pytest.raises(ValueError, match=r"^train: got torch.float64, expected torch.float32"):
-        Dataset(train=x.double())
+        DataSplit(train=x.double())
     with pytest.raises(ValueError, match=r"^test: got \(2, 5\), expected 6 columns"):
-        Dataset(train=x, test=torch.zeros(2, 5))
+        DataSplit(train=x, test=torch.zeros(2, 5))
     with pytest.raises(ValueError, match=r"^train_labels: got \(3,\), expected shape \(4,\)"):
-        Dataset(train=x, train_labels=torch.zeros(3, dtype=torch.int64))
+        DataSplit(train=x, train_labels=torch.zeros(3, dtype=torch.int64))
     with pytest.raises(ValueError, match=r"^image_shape: got \(2, 2\), expected .*h \* w = 6"):
-        Dataset(train=x, image_shape=(2, 2))
+        DataSplit(train=x, image_shape=(2, 2))
     with pytest.raises(ValueError, match=r"^test_labels: got 'labels without data'"):
-        Dataset(train=x, test_labels=torch.zeros(4, dtype=torch.int64))
+        DataSplit(train=x, test_labels=torch.zeros(4, dtype=torch.int64))
     with pytest.raises(ValueError, match=r"^train: got '4 NaN"):
-        Dataset(train=torch.full((2, 2), float("nan")))
+        DataSplit(train=torch.full((2, 2), float("nan")))
 
 
 def test_dataset_is_frozen_and_to_moves_every_tensor():
-    data = Dataset.from_array(torch.rand(10, 3), np.arange(10), name="d", test_fraction=0.3)
+    data = DataSplit.from_array(torch.rand(10, 3), np.arange(10), name="d", test_fraction=0.3)
     with pytest.raises(AttributeError):
         data.name = "other"
     moved = data.to("cpu")
@@ -189,7 +189,7 @@ def test_dataset_is_frozen_and_to_moves_every_tensor():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 @pytest.mark.cuda
 def test_to_cuda_moves_every_tensor():
-    data = Dataset.from_array(torch.rand(10, 3), np.arange(10), name="d", test_fraction=0.3)
+    data = DataSplit.from_array(torch.rand(10, 3), np.arange(10), name="d", test_fraction=0.3)
     moved = data.to("cuda")
     for tensor in (moved.train, moved.test, moved.train_labels, moved.test_labels):
         assert tensor.device.type == "cuda"

@@ -36,6 +36,7 @@ class PartlyCollapsedGuide(nn.Module):
             pyro.sample("z", dist.Normal(loc, scale).to_event(1))
 
 
+@pytest.mark.slow
 def test_collapsed_dimensions_have_zero_kl_and_are_inactive():
     torch.manual_seed(0)
     x = torch.randn(300, LATENT, dtype=torch.float64)

@@ -35,6 +35,7 @@ class FixedNormalGuide(nn.Module):
             pyro.sample("z", self.distribution(x))
 
 
+@pytest.mark.slow
 def test_known_answer_normal_proposal_for_a_wider_normal_target():
     """Proposal N(0, 1), target N(0, 1.5²): w ∝ exp(z² (1 − 1/1.5²) / 2), whose tail has Pareto
     shape k = 1 − 1/1.5² = 0.556.  Measured with arviz 0.23 at S = 10⁴ draws over 200 estimates:
@@ -52,6 +53,7 @@ def test_known_answer_normal_proposal_for_a_wider_normal_target():
     assert ((1 < result["ess"]) & (result["ess"] < 10_000)).all()
 
 
+@pytest.mark.slow
 def test_mean_field_fails_and_full_rank_passes_on_a_correlated_posterior(
         correlated_linear_gaussian):
     lg, x = correlated_linear_gaussian

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pyro_lvm import VAE, Dataset
+from pyro_lvm import VAE, DataSplit
 from pyro_lvm.diagnostics import diagnose, encode, verdict_rows
 from pyro_lvm.run_reports import diagnose_run, encode_run
 from pyro_lvm.infer import TrainConfig
@@ -54,6 +54,7 @@ class Page(HTMLParser):
             self.cells.append(data)
 
 
+@pytest.mark.slow
 def test_diagnose_run_writes_a_self_contained_report(run_dir):
     with pytest.warns(UserWarning, match="needs at least 2155 draws"):
         verdict = diagnose_run(run_dir, device="cpu", quiet=True, num_samples=400)
@@ -108,9 +109,10 @@ def test_verdict_rows_read_as_a_short_table():
 
 
 @pytest.mark.filterwarnings("ignore:num_samples")
+@pytest.mark.slow
 def test_tabular_data_get_a_posterior_predictive_check_and_no_images(tmp_path):
     torch.manual_seed(0)
-    dataset = Dataset.from_array(torch.randn(80, 3), name="table", test_fraction=0.5)
+    dataset = DataSplit.from_array(torch.randn(80, 3), name="table", test_fraction=0.5)
     vae = VAE(3, latent_dim=2, hidden=(8,), likelihood="gaussian").eval()
     verdict = diagnose(vae, dataset, tmp_path, num_samples=300, quiet=True)
     assert {path.name for path in tmp_path.iterdir()} == {
@@ -121,7 +123,7 @@ def test_tabular_data_get_a_posterior_predictive_check_and_no_images(tmp_path):
 
 
 def test_a_guide_without_latents_is_refused_before_any_work(tmp_path):
-    dataset = Dataset.from_array(torch.rand(20, 3), name="table", test_fraction=0.5)
+    dataset = DataSplit.from_array(torch.rand(20, 3), name="table", test_fraction=0.5)
     vae = VAE(3, latent_dim=2, hidden=(8,), guide=lambda x, indices=None, num_data=None: None)
     with pytest.raises(ValueError, match=r"site: got 'z', .*one of \[\] \(a guide with none"):
         diagnose(vae, dataset, tmp_path)

@@ -202,6 +202,7 @@ def _banana_log_prob(x):
     [lambda: MAF(2, (64, 64)), lambda: AffineCoupling(2, (64, 64), mask=[True, False])],
     ids=["maf", "coupling"],
 )
+@pytest.mark.slow
 def test_maximum_likelihood_recovers_a_density_one_affine_layer_represents(layer):
     """x1 ~ N(0, 1), x2 | x1 ~ N(x1²/2, 0.5²): one affine layer with m(x1) = x1²/2, s = log 0.5."""
     generator = torch.Generator().manual_seed(0)
