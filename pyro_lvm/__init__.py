@@ -1,8 +1,8 @@
 """pyro_lvm: latent variable models, VAEs and normalizing flows as Pyro model/guide pairs.
 
 A model is ``model(x, indices=None, num_data=None)`` (prior and likelihood, local latents in
-:func:`data_plate`); a guide takes the same arguments and samples the same latent sites.  The
-:class:`Trainer` maximizes the ELBO; the evaluators estimate log p(x) for any such pair.
+``data_plate``); a guide takes the same arguments and samples the same latent sites.  The
+``Trainer`` maximizes the ELBO; the evaluators estimate log p(x) for any such pair.
 """
 
 from .checkpoint import load_checkpoint, save_checkpoint

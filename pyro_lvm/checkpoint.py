@@ -52,7 +52,7 @@ def write_json(obj, path):
 
 
 def load_checkpoint(path, map_location="cpu"):
-    """Read a checkpoint written by :func:`save_checkpoint` (``weights_only=True``)."""
+    """Read a checkpoint written by ``save_checkpoint`` (``weights_only=True``)."""
     path = Path(path)
     if not path.is_file():
         raise bad_value("checkpoint", str(path), "an existing checkpoint file")

@@ -1,4 +1,4 @@
-"""The argument checks every public entry point shares (messages from :mod:`.errors`).
+"""The argument checks every public entry point shares (messages from ``.errors``).
 
 A wrong kind (a float where a count is expected, ``True`` for an integer) is a ``TypeError``;
 a value out of range is a ``ValueError``; both name the argument.

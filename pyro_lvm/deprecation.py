@@ -10,7 +10,7 @@ RENAMED = {"Dataset": "DataSplit", "TraceELBO": "DeviceTraceELBO",
 
 
 def module_getattr(namespace):
-    """A module ``__getattr__`` that serves the old names of :data:`RENAMED` found in
+    """A module ``__getattr__`` that serves the old names of ``RENAMED`` found in
     ``namespace`` (the module's ``globals()``)."""
     def __getattr__(name):
         if name in RENAMED and RENAMED[name] in namespace:

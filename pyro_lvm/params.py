@@ -2,12 +2,12 @@
 
 The package's own models and guides hold their parameters in their modules (the source of
 truth: ``state_dict``, ``.to(device)``) and, each time they run outside the trainer,
-:func:`register` them in Pyro's parameter store under a name of their own, as ``pyro.module``
+``register`` them in Pyro's parameter store under a name of their own, as ``pyro.module``
 does, so that a plain ``pyro.infer.SVI`` loop sees and trains them.  Each module instance gets
 a name no other live instance has (``VAE``, then ``VAE_2``, ...), so two models in one process
 never share an entry.
 
-:class:`ParamCollector` records the parameter-store entries that a model and guide read while
+``ParamCollector`` records the parameter-store entries that a model and guide read while
 they run: how the trainer finds ``pyro.param`` sites and autoguide parameters, as
 ``pyro.infer.SVI`` does.
 """
@@ -26,7 +26,7 @@ _SKIP = []  # non-empty inside without_registration()
 
 @contextlib.contextmanager
 def without_registration():
-    """Inside, :func:`register` does nothing: for a caller that optimizes the modules'
+    """Inside, ``register`` does nothing: for a caller that optimizes the modules'
     parameters itself (the trainer), which then saves Pyro's per-parameter bookkeeping (about
     0.2 ms a step for the default VAE)."""
     _SKIP.append(True)

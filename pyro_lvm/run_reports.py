@@ -1,8 +1,8 @@
 """Diagnose and encode a run directory: the application layer's use of the diagnostics.
 
-:func:`diagnose_run` and :func:`encode_run` load a run (:func:`pyro_lvm.runs.load_run`) and
-hand its model, guide and data to :func:`pyro_lvm.diagnostics.diagnose` and
-:func:`pyro_lvm.diagnostics.encode`, which know nothing of run directories.
+``diagnose_run`` and ``encode_run`` load a run (``pyro_lvm.runs.load_run``) and
+hand its model, guide and data to ``pyro_lvm.diagnostics.diagnose`` and
+``pyro_lvm.diagnostics.encode``, which know nothing of run directories.
 """
 
 import json
@@ -31,7 +31,7 @@ def _write_table(table, handle, suffix):
 def encode_run(run_dir, data, out, sample=False, batch_size=1024, device=None, seed=0,
                num_samples=64):
     """Encode the rows of ``data`` (a .csv, .npy or .npz file, images flattened) with the
-    guide of the run in ``run_dir`` and write :func:`encode`'s table to ``out`` (``.csv`` with
+    guide of the run in ``run_dir`` and write ``encode``'s table to ``out`` (``.csv`` with
     a header, or ``.npy`` holding a structured array whose field names are the columns).
 
     The rows are used as the file holds them (no binarization) and must suit the run's

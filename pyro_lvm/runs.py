@@ -2,8 +2,8 @@
 
 A run directory holds ``checkpoint.pt`` (model, optimizer, configs, history, RNG state),
 ``metrics.json``, ``history.json`` and the pictures ``samples.png``, ``reconstructions.png`` and
-``loss.png``.  Under torchrun (``WORLD_SIZE > 1``) :func:`train_run` trains data-parallel
-(:mod:`pyro_lvm.infer.distributed`); rank 0 alone writes the files and runs the final
+``loss.png``.  Under torchrun (``WORLD_SIZE > 1``) ``train_run`` trains data-parallel
+(``pyro_lvm.infer.distributed``); rank 0 alone writes the files and runs the final
 evaluation.  Every argument and the data are checked before the directory is touched, and every
 file is written atomically, so a failed command never damages a run that is already there.
 """
@@ -253,7 +253,7 @@ def _spec_to_dict(spec):
 
 
 def spec_from_state(state):
-    """The :class:`RunSpec` stored in a checkpoint."""
+    """The ``RunSpec`` stored in a checkpoint."""
     record = dict(state["spec"])
     record["hidden"] = tuple(record["hidden"])
     record["train"] = TrainConfig(**record["train"])
@@ -281,7 +281,7 @@ def evaluate_run(run_dir, num_samples=1000, device=None, seed=0, gaps=False, gap
     """Evaluate the run's model on its test set; writes ``evaluation.json``.
 
     With ``gaps``, also split the gap log p(x) − ELBO into its approximation and amortization
-    parts (:func:`~pyro_lvm.infer.inference_gaps`).
+    parts (``inference_gaps``).
     """
     lvm, dataset, _ = load_run(run_dir, device)
     set_seed(seed)

@@ -40,7 +40,7 @@ def get_rng_state():
 
 
 def set_rng_state(state):
-    """Restore what :func:`get_rng_state` returned."""
+    """Restore what ``get_rng_state`` returned."""
     torch.set_rng_state(state["cpu"].cpu())
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(list(state["cuda"].cpu()))

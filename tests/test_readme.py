@@ -37,3 +37,9 @@ def test_coming_from_pyro_page_runs_as_written():
         dict(namespace["guide"].named_parameters()))
     assert abs(float(namespace["pyro"].param("sigma").detach()) - 1.0) > 0.1  # in the store
     assert (per_row["gap"] >= 0).all() and per_row["elbo"].shape == (200,)
+
+
+def test_the_api_reference_covers_the_public_api():
+    import pyro_lvm
+    api = (README.parent / "docs" / "api.md").read_text()
+    assert [name for name in pyro_lvm.__all__ if f"::: pyro_lvm.{name}\n" not in api] == []

@@ -1,6 +1,6 @@
 """Data sets as preloaded tensors: embedded digits, MNIST files, user arrays, 2-D toys.
 
-:func:`load_dataset` is the one entry point the command line uses; the loaders behind it are
+``load_dataset`` is the one entry point the command line uses; the loaders behind it are
 public too.  See ``docs/data.md``.
 """
 
@@ -38,7 +38,7 @@ def _converted(path, cache_dir):
 
 
 def _load(source, image_binarize, binarize, seed, cache_dir, mapped):
-    """The :class:`DataSplit` that ``source`` (a string) names."""
+    """The ``DataSplit`` that ``source`` (a string) names."""
     path = Path(source).expanduser()
     if mapped:
         if path.suffix.lower() not in (".npy", ".csv"):
@@ -70,17 +70,17 @@ def _load(source, image_binarize, binarize, seed, cache_dir, mapped):
 
 def load_dataset(source="digits", likelihood=None, seed=0, binarize=None, cache_dir=None,
                  mapped=False):
-    """The :class:`DataSplit` named by ``source``, checked for ``likelihood``.
+    """The ``DataSplit`` named by ``source``, checked for ``likelihood``.
 
     ``source`` is ``"digits"``, ``"digits-binary"``, ``"mnist:DIR"``, a name in
-    :data:`TOY_DENSITIES`, or a path to a ``.csv`` / ``.npy`` / ``.npz`` file or an MNIST
+    ``TOY_DENSITIES``, or a path to a ``.csv`` / ``.npy`` / ``.npz`` file or an MNIST
     directory.  ``binarize=None`` binarizes the image sets (digits, MNIST) exactly when
     ``likelihood == "bernoulli"``; user files are binarized only when ``binarize=True``.
     ``seed`` fixes the train/test split and the toy draws.  With ``cache_dir``, CSV and IDX
     files are converted once to ``.npy`` there (atomically) and read from the conversion.
     ``mapped=True`` keeps the training rows of a ``.npy`` file (or of a CSV's conversion) in a
-    memory map (:func:`load_mapped_npy`: the test set is the last 10% of the rows).  Both parts
-    then pass :func:`validate_data` with ``likelihood`` (a Bernoulli likelihood needs values in
+    memory map (``load_mapped_npy``: the test set is the last 10% of the rows).  Both parts
+    then pass ``validate_data`` with ``likelihood`` (a Bernoulli likelihood needs values in
     [0, 1]).
     """
     if not isinstance(source, (str, os.PathLike)):

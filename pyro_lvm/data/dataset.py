@@ -1,4 +1,4 @@
-"""The :class:`DataSplit` container, the checks every data set passes, and the seeded split.
+"""The ``DataSplit`` container, the checks every data set passes, and the seeded split.
 
 A data set is a float32 matrix of shape ``(n, d)``: one row per example, images flattened
 row-major (an ``h x w`` image becomes ``d = h * w`` columns, pixel ``(i, j)`` in column
@@ -17,7 +17,7 @@ from ..checks import check_int
 from ..errors import bad_type, bad_value
 from ..runtime import resolve_device
 
-#: Rows checked at a time by :func:`validate_data`.
+#: Rows checked at a time by ``validate_data``.
 _BLOCK_ROWS = 1 << 16
 #: The threshold that turns intensities in [0, 1] into 0/1 pixels: ``x > BINARY_THRESHOLD``.
 BINARY_THRESHOLD = 0.5
@@ -128,7 +128,7 @@ def split_indices(n, test_fraction, seed):
 
 
 def _check_part(argument, data, dim, device):
-    """The checks a ``train`` or ``test`` tensor of a :class:`DataSplit` must pass."""
+    """The checks a ``train`` or ``test`` tensor of a ``DataSplit`` must pass."""
     if not isinstance(data, torch.Tensor):
         raise bad_type(argument, data, "a torch.Tensor")
     if data.dtype != torch.float32:
@@ -164,10 +164,10 @@ class DataSplit:
     ``train`` (and ``test`` when there is one) is float32 of shape ``(n, d)``; images are
     flattened row-major and ``image_shape = (h, w)`` with ``h * w = d`` restores them
     (``None`` for tabular data).  Labels, when known, are int64 vectors aligned with the rows.
-    Construction checks all of this; use :meth:`from_array` to build one from raw arrays.
+    Construction checks all of this; use ``from_array`` to build one from raw arrays.
 
     ``mapped=True`` marks a ``train`` backed by a memory-mapped file
-    (:func:`~pyro_lvm.data.files.load_mapped_npy`): it stays on the host, :meth:`to` moves only
+    (``load_mapped_npy``): it stays on the host, ``to`` moves only
     the rest, and the trainer gathers one minibatch at a time from it.
     """
 
@@ -228,7 +228,7 @@ class DataSplit:
 
         Images are flattened row-major and keep ``image_shape = (h, w)``.  With
         ``binarize=True`` the values (which must lie in [0, 1]) become ``x > 0.5`` as 0/1.
-        ``test_fraction`` and ``seed`` split off a test set with :func:`split_indices`.
+        ``test_fraction`` and ``seed`` split off a test set with ``split_indices``.
         ``argument`` names ``x`` in error messages (a loader passes the file it read).
         """
         x = _as_floating_tensor(x, argument)

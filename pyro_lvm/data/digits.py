@@ -7,11 +7,11 @@ _MAX_INTENSITY = 16.0
 
 
 def load_digits(binarize=False, test_fraction=0.2, seed=0):
-    """The 1797 digits (8 x 8 = 64 columns) as a :class:`DataSplit` with labels 0..9.
+    """The 1797 digits (8 x 8 = 64 columns) as a ``DataSplit`` with labels 0..9.
 
     Pixels are divided by 16 so they lie in [0, 1]; ``binarize=True`` keeps ``x > 0.5`` as 0/1
     (name ``"digits-binary"``, else ``"digits"``).  The test set is the seeded split of
-    :func:`~pyro_lvm.data.dataset.split_indices`: the same ``seed`` gives the same rows.
+    ``split_indices``: the same ``seed`` gives the same rows.
     """
     # Imported here: scikit-learn takes about a second to import, which only this loader needs.
     from sklearn.datasets import load_digits as sklearn_digits

@@ -178,12 +178,12 @@ def open_npy(path):
 
 
 def load_mapped_npy(path, test_fraction=0.1):
-    """A :class:`DataSplit` whose training rows stay in the ``.npy`` file ``path``, memory-mapped
-    (:func:`open_npy`; 2-D float32), for data larger than memory.
+    """A ``DataSplit`` whose training rows stay in the ``.npy`` file ``path``, memory-mapped
+    (``open_npy``; 2-D float32), for data larger than memory.
 
     The test set is the file's last ``round(n * test_fraction)`` rows (at least one), read into
     memory; the training set is a view of the map over the rows before them, and the trainer
-    reads one minibatch at a time from it.  A contiguous split, unlike :func:`load_array_file`'s
+    reads one minibatch at a time from it.  A contiguous split, unlike ``load_array_file``'s
     seeded one: shuffle the rows once if the file is ordered (e.g. by class).  Checking the
     values reads the file once, a block of rows at a time.
     """
@@ -200,7 +200,7 @@ def load_mapped_npy(path, test_fraction=0.1):
 def cache_as_npy(path, cache_dir):
     """The CSV or IDX file ``path`` converted once to ``cache_dir/<stem>.npy`` (float32; IDX
     bytes as they are), written atomically; returns that path.  A cache newer than ``path`` is
-    reused without reading ``path``, so later runs (and :func:`open_npy`) skip the parsing."""
+    reused without reading ``path``, so later runs (and ``open_npy``) skip the parsing."""
     path = _as_path("path", path)
     _check_file(path)
     name = path.name[:-3] if path.suffix.lower() == ".gz" else path.name
@@ -217,7 +217,7 @@ def cache_as_npy(path, cache_dir):
 
 
 def load_array_file(path, test_fraction=0.1, seed=0, binarize=False):
-    """A :class:`DataSplit` from a ``.csv``, ``.npy`` or ``.npz`` file, named after the file.
+    """A ``DataSplit`` from a ``.csv``, ``.npy`` or ``.npz`` file, named after the file.
 
     A 2-D array ``(n, d)`` is tabular; a 3-D array ``(n, h, w)`` is images, flattened to
     ``(n, h * w)`` with ``image_shape = (h, w)``.  A seeded ``test_fraction`` of the rows (at
@@ -265,7 +265,7 @@ def _read_idx_through(path, cache_dir):
 
 
 def _mnist_part(directory, part, binarize, cache_dir):
-    """One part (``train`` or ``test``) of MNIST: a :class:`DataSplit` without a test set."""
+    """One part (``train`` or ``test``) of MNIST: a ``DataSplit`` without a test set."""
     paths = []
     for stem in MNIST_FILES[part]:
         found = [directory / name for name in (stem, stem + ".gz") if (directory / name).is_file()]
@@ -289,7 +289,7 @@ def load_mnist(directory, binarize=False, cache_dir=None):
 
     Pixels are divided by 255 into [0, 1]; ``binarize=True`` keeps ``x > 0.5`` as 0/1.  The
     train and test sets are the files' own (60000 and 10000 rows for the real MNIST).  With
-    ``cache_dir``, each file is converted once to ``.npy`` there (:func:`cache_as_npy`) and
+    ``cache_dir``, each file is converted once to ``.npy`` there (``cache_as_npy``) and
     read from the conversion, which skips the decompression next time.  Never downloads.
     """
     directory = _as_path("directory", directory)

@@ -85,7 +85,7 @@ _SAMPLERS = {
     "clusters": _clusters,
 }
 
-#: The names :func:`toy_density` and :func:`load_toy` accept.
+#: The names ``toy_density`` and ``load_toy`` accept.
 TOY_DENSITIES = tuple(_SAMPLERS)
 
 
@@ -106,7 +106,7 @@ def toy_density(name, n, seed=0):
 
 
 def load_toy(name, n_train=10000, n_test=2000, seed=0):
-    """A :class:`DataSplit` of ``n_train + n_test`` seeded draws of ``name``: the first
+    """A ``DataSplit`` of ``n_train + n_test`` seeded draws of ``name``: the first
     ``n_train`` rows train, the rest test (``n_test=0``: no test set).  The labels are the
     components (moon, Gaussian, square, arm) the points were drawn from."""
     n_train = check_int("n_train", n_train, 1)

@@ -1,6 +1,6 @@
 """Did the variational fit work?  Diagnostics of a model/guide pair, with arviz.
 
-arviz is used here only, through :mod:`pyro_lvm.diagnostics.arviz_adapter` (imported lazily).
+arviz is used here only, through ``pyro_lvm.diagnostics.arviz_adapter`` (imported lazily).
 See ``docs/diagnostics.md``.
 """
 

@@ -5,19 +5,19 @@ arviz 1.x (Python >= 3.12) split into ``arviz-base`` (data structures) and ``arv
 how each function here meets both:
 
 - ``from_dict`` takes one nested dict ``{group: {variable: array}}``, with one ``dims`` mapping
-  for every group, and returns an ``xarray.DataTree``: :func:`inference_data` builds each group
+  for every group, and returns an ``xarray.DataTree``: ``inference_data`` builds each group
   on its own (a variable may have other dimensions in another group) and joins them;
-- ``psislw`` moves to ``arviz_stats.base.array_stats`` and takes ``−log w``: :func:`psis`
+- ``psislw`` moves to ``arviz_stats.base.array_stats`` and takes ``−log w``: ``psis``
   receives ``log w`` and flips the sign there only (``tests/diagnostics/test_diag_psis.py``
   pins the known answer, proposal N(0, 1), target N(0, 1.5²): k̂ ≈ 0.56, which a wrong sign
   breaks);
-- ``summary`` names its interval ``hdi94_lb`` / ``hdi94_ub``: :func:`summary` returns 0.23's
+- ``summary`` names its interval ``hdi94_lb`` / ``hdi94_ub``: ``summary`` returns 0.23's
   ``hdi_3%`` / ``hdi_97%`` either way;
-- ``InferenceData.groups()`` becomes ``DataTree.children``: :func:`group_names`.
+- ``InferenceData.groups()`` becomes ``DataTree.children``: ``group_names``.
 
-The plots are drawn with matplotlib in :mod:`.pictures` (arviz 1.x moved its own to
+The plots are drawn with matplotlib in ``.pictures`` (arviz 1.x moved its own to
 ``arviz-plots``, with another API).  arviz is imported on first use, so importing
-:mod:`pyro_lvm.diagnostics` stays cheap.  CI runs the diagnostics tests under both.
+``pyro_lvm.diagnostics`` stays cheap.  CI runs the diagnostics tests under both.
 """
 
 import contextlib

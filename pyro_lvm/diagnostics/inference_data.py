@@ -1,7 +1,7 @@
 """Guide draws of a model/guide pair as an arviz ``InferenceData`` (``az.from_pyro`` needs MCMC).
 
 For S draws z_s ~ q(z | x) (and the global latents, if any) of every row x_i, traced in one
-vectorized pass under the ``"particles"`` plate of :mod:`pyro_lvm.infer.traces`:
+vectorized pass under the ``"particles"`` plate of ``pyro_lvm.infer.traces``:
 
 - ``posterior``:            z_is, dims ``(chain=1, draw, obs, latent)``; global latents
                             ``(chain, draw, <site>_dim_0, ...)``;
@@ -11,6 +11,9 @@ vectorized pass under the ``"particles"`` plate of :mod:`pyro_lvm.infer.traces`:
                             draw, obs)``, the importance weights that PSIS smooths;
 - ``observed_data``:        x_i, dims ``(obs, feature)``.
 """
+
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -138,14 +141,27 @@ def _chunk_arrays(model_trace, drawn, x, k, num_predictive):
 
 
 @torch.no_grad()
-def to_inference_data(model, guide, x, num_samples=1000, num_predictive=100, max_cells=2 ** 16):
+def to_inference_data(model: Callable, guide: Callable, x: torch.Tensor, num_samples: int = 1000,
+                      num_predictive: int | None = 100, max_cells: int = 2 ** 16) -> Any:
     """An arviz ``InferenceData`` of ``num_samples`` guide draws for every row of ``x``.
 
     ``x`` is the whole data set (every row sees the same draws of any global latent).  Groups and
     dims are listed in the module docstring; ``obs`` coordinates are the row numbers, the other
-    dimensions are numbered from 0.  ``posterior_predictive`` holds the first ``num_predictive``
-    draws only (``None``: all), as it has draws × rows × features numbers.  Draws are traced in
-    chunks of at most ``max_cells`` (draw, row) pairs.
+    dimensions are numbered from 0.
+
+    Args:
+        model: a contract-following model.
+        guide: its guide.
+        x: every row, shape ``(n, *event_shape)``.
+        num_samples: S, draws of the guide per row.
+        num_predictive: draws kept in ``posterior_predictive`` (``None``: all S), as it holds
+            S × n × features numbers.
+        max_cells: draws are traced in chunks of at most this many (draw, row) pairs.
+
+    Returns:
+        An ``arviz.InferenceData`` (arviz 0.23) or ``xarray.DataTree`` (arviz 1.x's
+            packages) with the groups ``posterior``, ``posterior_predictive``, ``log_likelihood``,
+            ``sample_stats`` (``log_weight``, shape ``(1, S, n)``) and ``observed_data``.
     """
     check_rows(x)
     num_samples = check_int("num_samples", num_samples, 1)

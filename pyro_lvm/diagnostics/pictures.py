@@ -13,7 +13,7 @@ KHAT_FLOOR = -0.5
 
 def elbo_trace(train, path, test=None):
     """The ELBO per epoch with its trend and the epoch where the stopping signal first fired
-    (``train``, ``test``: :func:`~pyro_lvm.diagnostics.elbo_convergence` results)."""
+    (``train``, ``test``: ``elbo_convergence`` results)."""
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     for name, result in (("train", train), ("test", test)):
@@ -33,7 +33,7 @@ def elbo_trace(train, path, test=None):
 
 def khat_plot(khat, path):
     """k̂ per observation, with lines at 0.5 and 0.7 and the share of observations in each bin
-    of :func:`~pyro_lvm.diagnostics.khat_bins` (the verdict's bins)."""
+    of ``khat_bins`` (the verdict's bins)."""
     khat = np.asarray(khat, dtype=float)
     bins = khat_bins(khat)
     fig = Figure(figsize=(7, 4))

@@ -9,7 +9,7 @@ p(z | x) / q(z | x) is, i.e. how much of the posterior q misses:
 - k̂ > 0.7:        q misses mass that p(z | x) has; estimates built on q are unreliable.
 
 From S draws, k̂ itself is reliable only below 1 − 1/log10 S (Vehtari et al., 2024), so the
-0.7 threshold needs S ≥ 10^(1/0.3) ≈ 2155 draws: :func:`draws_needed`.  The importance-sampling
+0.7 threshold needs S ≥ 10^(1/0.3) ≈ 2155 draws: ``draws_needed``.  The importance-sampling
 effective sample size is ESS = 1 / Σ_s w̃_s² with the smoothed, normalised weights w̃.
 """
 
@@ -35,14 +35,25 @@ def _as_numpy(array):
         np.asarray(array, dtype=np.float64)
 
 
-def psis_diagnostics(log_weights):
-    """k̂, IS-ESS and the smoothed weights per observation from ``log_weights`` of shape
-    ``(draws, observations)`` (as :func:`pyro_lvm.infer.log_weights` returns them).
+def psis_diagnostics(log_weights: torch.Tensor | np.ndarray) -> dict:
+    """k̂, IS-ESS and the smoothed weights per observation.
 
-    Returns a dict: ``khat`` and ``ess`` of shape ``(observations,)``, ``log_weights``
-    (smoothed, normalised, ``(draws, observations)``) and ``num_draws``.  Rows whose weights
-    agree to √ε of their dtype (q is the exact posterior) get k̂ = −∞ and ESS = S.  Warns,
-    naming the number of draws needed, when there are fewer than :func:`draws_needed`.
+    Rows whose weights agree to √ε of their dtype (q is the exact posterior) get k̂ = −∞ and
+    ESS = S.  Warns, naming the number of draws needed, when there are fewer than
+    ``draws_needed()``.
+
+    Args:
+        log_weights: log p(x, z_s) − log q(z_s | x), shape ``(draws, observations)`` (as
+            ``pyro_lvm.infer.log_weights`` returns them).
+
+    Returns:
+        A dict: ``khat`` and ``ess`` of shape ``(observations,)``, ``log_weights`` (smoothed,
+            normalised, ``(draws, observations)``) and ``num_draws``.
+
+    References:
+        Yao, Vehtari, Simpson & Gelman (2018), Yes, but did it work?: evaluating variational
+        inference.  Vehtari, Simpson, Gelman, Yao & Gabry (2024), Pareto smoothed importance
+        sampling.
     """
     eps = (torch.finfo(log_weights.dtype) if isinstance(log_weights, torch.Tensor)
            else np.finfo(np.asarray(log_weights).dtype)).eps

@@ -17,7 +17,7 @@ So MAF is the fast choice for a density model (maximum likelihood) and IAF for a
 (a sample and its log-density in one pass, the log-det coming with the sample). MADE emits the
 parameters of the one-pass map directly, as zuko and nflows do, so the pass that is taken
 most is the cheap one, differentiated with the fewest operations. The log-scale is
-soft-clipped (see :mod:`.affine`) and MADE's output layer starts at zero, so a new layer is the
+soft-clipped (see ``.affine``) and MADE's output layer starts at zero, so a new layer is the
 identity.
 """
 

@@ -162,8 +162,8 @@ class Bijection(_LastCall, _Layer, TransformModule):
 class ConditionalBijection(_Layer, ConditionalTransformModule):
     """Base of the conditional layers: ``condition(context)`` gives a transform for that context.
 
-    Like :class:`pyro.distributions.conditional.ConditionalTransformModule` (it is one), so it
-    works in :class:`pyro.distributions.ConditionalTransformedDistribution`.
+    Like ``pyro.distributions.conditional.ConditionalTransformModule`` (it is one), so it
+    works in ``pyro.distributions.ConditionalTransformedDistribution``.
     """
 
     def __init__(self, dim, context_dim):

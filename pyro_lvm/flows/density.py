@@ -58,7 +58,7 @@ class FlowDensity(nn.Module):
 
     @classmethod
     def from_spec(cls, dim, spec, hidden=HIDDEN, seed=0):
-        """The flow of :func:`~pyro_lvm.flows.build_flow` ``(spec, dim, hidden, seed=seed)``;
+        """The flow of ``build_flow`` ``(spec, dim, hidden, seed=seed)``;
         ``config`` records the arguments so a checkpoint can rebuild it."""
         flow = cls(dim, build_flow(spec, dim, hidden=tuple(hidden), seed=seed))
         flow.config = {"dim": dim, "spec": spec, "hidden": list(hidden), "seed": seed}
@@ -83,7 +83,7 @@ class FlowDensity(nn.Module):
         return self.base().log_prob(z) + log_det
 
     def log_marginal(self, x):
-        """The exact log p(x) (the name the evaluators look for): :meth:`log_prob`."""
+        """The exact log p(x) (the name the evaluators look for): ``log_prob``."""
         return self.log_prob(x)
 
     def rsample(self, n):

@@ -25,7 +25,7 @@ _SHIFT = math.log(math.expm1(1.0 - MIN_DIAG))  # so that unit_softplus(0) = 1 in
 
 def unit_softplus(raw):
     """``softplus(raw + c) + MIN_DIAG`` with ``c`` chosen so that ``unit_softplus(0) = 1``: a
-    diagonal that starts at the identity (unlike :func:`pyro_lvm.nn.positive`, 1e-5 +
+    diagonal that starts at the identity (unlike ``pyro_lvm.nn.positive``, 1e-5 +
     softplus)."""
     return F.softplus(raw + _SHIFT) + MIN_DIAG
 

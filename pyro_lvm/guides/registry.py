@@ -11,7 +11,7 @@ GUIDE_NAMES = "'meanfield', 'fullrank' or 'flow:SPEC' (e.g. 'flow:iaf*2')"
 
 def make_guide(name, data_dim, latent_dim, hidden=(256,)):
     """The amortized guide called ``name``: 'meanfield', 'fullrank' or 'flow:SPEC' (a
-    :class:`FlowGuide` whose layers are the flow spec, e.g. 'flow:iaf*2')."""
+    ``FlowGuide`` whose layers are the flow spec, e.g. 'flow:iaf*2')."""
     if isinstance(name, str) and name.startswith("flow:"):
         return FlowGuide(data_dim, latent_dim, spec=name[len("flow:"):], hidden=hidden)
     if name not in GUIDES:

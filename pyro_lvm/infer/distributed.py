@@ -1,9 +1,9 @@
 """Multi-process data-parallel training on PyTorch's own engine (``torch.distributed`` + DDP).
 
 Launch any entry point with ``torchrun --nproc_per_node=N ...``: torchrun sets ``RANK``,
-``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``, :func:`setup` joins the
+``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and ``MASTER_PORT``, ``setup`` joins the
 process group (``nccl`` on GPUs, ``gloo`` on CPUs, with a timeout) and the
-:class:`~pyro_lvm.infer.Trainer` notices the group by itself.
+``Trainer`` notices the group by itself.
 
 With W processes and a global batch B, each step every rank r takes the rows
 ``order[s B + r B/W : s B + (r + 1) B/W]`` of the epoch's permutation (the same on every rank)
@@ -26,7 +26,7 @@ from ..errors import bad_value
 
 #: Seconds a collective (or the rendezvous) may wait before the job fails instead of hanging.
 DEFAULT_TIMEOUT = 600.0
-#: Environment variable that overrides :data:`DEFAULT_TIMEOUT` (seconds).
+#: Environment variable that overrides ``DEFAULT_TIMEOUT`` (seconds).
 TIMEOUT_VARIABLE = "PYRO_LVM_DIST_TIMEOUT"
 _LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
@@ -61,7 +61,7 @@ def launched():
 
 
 def timeout_seconds():
-    """The collective timeout: ``$PYRO_LVM_DIST_TIMEOUT`` or :data:`DEFAULT_TIMEOUT`."""
+    """The collective timeout: ``$PYRO_LVM_DIST_TIMEOUT`` or ``DEFAULT_TIMEOUT``."""
     text = os.environ.get(TIMEOUT_VARIABLE, str(DEFAULT_TIMEOUT))
     try:
         value = float(text)
@@ -77,7 +77,7 @@ def setup(device):
 
     Does nothing (``(device, False)``) unless ``WORLD_SIZE > 1`` or when a group exists.  On
     CUDA each process takes ``cuda:$LOCAL_RANK`` and the backend is ``nccl``; on the CPU it is
-    ``gloo``.  ``created`` says whether the caller should :func:`teardown` the group.
+    ``gloo``.  ``created`` says whether the caller should ``teardown`` the group.
     """
     if not launched() or dist.is_initialized():
         return device, False
@@ -134,7 +134,7 @@ def rank_seed(seed, epoch):
 
 def all_sum(tensor):
     """Σ over processes of ``tensor`` (identity with one process); raises
-    :class:`DistributedError` when another process is gone."""
+    ``DistributedError`` when another process is gone."""
     if active():
         with translated_failures():
             dist.all_reduce(tensor)
@@ -153,7 +153,7 @@ def agree(value):
 
 @contextlib.contextmanager
 def translated_failures():
-    """Turn a failed collective (a peer died, a timeout) into a :class:`DistributedError`."""
+    """Turn a failed collective (a peer died, a timeout) into a ``DistributedError``."""
     try:
         yield
     except RuntimeError as error:

@@ -14,6 +14,7 @@ running ``logsumexp``, so memory stays bounded for any K.
 """
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -42,15 +43,32 @@ def _reduce_weights(model, guide, x, indices, num_data, num_samples, max_cells, 
     return total, lse
 
 
-def evaluate_per_datapoint(model, guide, x, num_samples=1000, batch_size=256,
-                           max_cells=2 ** 16):
+def evaluate_per_datapoint(model: Callable, guide: Callable | None, x: torch.Tensor,
+                           num_samples: int = 1000, batch_size: int = 256,
+                           max_cells: int = 2 ** 16) -> dict[str, torch.Tensor]:
     """Per-row ``elbo``, ``log_px`` (importance sampled, guide as proposal) and ``gap``.
 
     Rows go to the model and guide in batches, with their ``indices`` and ``num_data = n`` as
-    in training.  Returns a dict of tensors of shape ``(n,)`` in nats.  Every estimate uses the same
-    ``num_samples`` draws z_k ~ q(z | x), so ``gap >= 0`` holds exactly (Jensen).  Global
-    latents (sites outside the data plate) are drawn afresh for each batch and each row carries
-    1/n of their terms, so ``elbo.sum()`` estimates the full-data ELBO, whatever ``batch_size``.
+    in training.  Every estimate uses the same ``num_samples`` draws z_k ~ q(z | x), so
+    ``gap >= 0`` holds exactly (Jensen).  Global latents (sites outside the data plate) are
+    drawn afresh for each batch and each row carries 1/n of their terms, so ``elbo.sum()``
+    estimates the full-data ELBO, whatever ``batch_size``.
+
+    Args:
+        model: a contract-following model ``model(x, indices, num_data)``.
+        guide: its guide (``None``: every latent drawn from the prior, the naive estimate).
+        x: the rows, shape ``(n, *event_shape)``.
+        num_samples: K, the draws per row.
+        batch_size: rows traced at a time.
+        max_cells: at most this many (particle, row) pairs are traced at once.
+
+    Returns:
+        A dict of tensors of shape ``(n,)``, in nats: ``elbo`` = (1/K) Σ_k log w_k,
+            ``log_px`` = logsumexp_k log w_k − log K and ``gap`` = ``log_px − elbo``.
+
+    References:
+        Burda, Grosse & Salakhutdinov (2016), Importance weighted autoencoders (the
+        importance-sampled log p(x)).
     """
     check_int("num_samples", num_samples)
     check_int("batch_size", batch_size)

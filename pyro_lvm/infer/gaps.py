@@ -8,7 +8,7 @@ own, q*(z | x):
 
 The approximation gap is what the family cannot express; the amortization gap is what the
 encoder loses by sharing one network among all datapoints.  q* is a
-:class:`~pyro_lvm.guides.LocalNormalGuide` started at the encoder's output and optimized with
+``LocalNormalGuide`` started at the encoder's output and optimized with
 the model held fixed.
 """
 
@@ -27,7 +27,7 @@ from .objectives import make_elbo
 
 def fit_local_guide(model, guide, x, steps=300, learning_rate=1e-2, num_particles=8,
                     quiet=None):
-    """q*: a :class:`LocalNormalGuide` of ``guide``'s family (diagonal or full covariance),
+    """q*: a ``LocalNormalGuide`` of ``guide``'s family (diagonal or full covariance),
     started at ``guide.distribution(x)`` and fitted to ``x`` by Adam on the ELBO, with a step
     size decaying linearly to zero; only its own parameters move."""
     if not hasattr(guide, "distribution"):

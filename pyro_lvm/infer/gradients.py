@@ -8,7 +8,7 @@ estimators of ∇_φ ℒ exist:
   on the same guide with its draws cut from the graph; Pyro keeps for each site only the cost
   terms downstream of it, Rao-Blackwellized over the ``"data"`` plate).
 
-:func:`gradient_variance` draws many of either estimate and reports their mean and variance.
+``gradient_variance`` draws many of either estimate and reports their mean and variance.
 """
 
 from typing import NamedTuple
@@ -69,7 +69,7 @@ class NoRsample(TorchDistribution):
 
 
 class _ScoreFunctionSites(Messenger):
-    """Wrap every latent site's distribution in :class:`NoRsample`."""
+    """Wrap every latent site's distribution in ``NoRsample``."""
 
     def _pyro_sample(self, msg):
         if not (msg["is_observed"] or site_is_subsample(msg)):
@@ -103,7 +103,7 @@ def gradient_variance(model, guide, x, estimator="reparam", num_estimates=500, p
     """Mean and variance of ``num_estimates`` one-sample estimates of ∇_φ ELBO(x).
 
     ``estimator="reparam"`` differentiates ``Trace_ELBO`` through the guide's ``rsample``;
-    ``"score"`` runs ``TraceGraph_ELBO`` on :func:`score_function_guide` of the same guide.
+    ``"score"`` runs ``TraceGraph_ELBO`` on ``score_function_guide`` of the same guide.
     ``parameters`` (default: ``guide.parameters()``) are the φ to differentiate with respect to;
     ``x`` is passed to ``model`` and ``guide`` as the whole data set.  Seed the global RNG first
     (``pyro_lvm.set_seed``) for reproducible numbers.

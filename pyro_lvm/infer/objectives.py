@@ -1,8 +1,8 @@
 """The training objective: a Pyro ELBO, optionally compiled with ``torch.jit.trace``.
 
-``"trace"`` is :class:`DeviceTraceELBO`, Pyro's ``Trace_ELBO`` (every term by Monte Carlo,
+``"trace"`` is ``DeviceTraceELBO``, Pyro's ``Trace_ELBO`` (every term by Monte Carlo,
 reparametrized through ``rsample``) with its loss kept on the device;
-``"meanfield"`` is :class:`DeviceTraceMeanFieldELBO`, Pyro's ``TraceMeanField_ELBO`` (the
+``"meanfield"`` is ``DeviceTraceMeanFieldELBO``, Pyro's ``TraceMeanField_ELBO`` (the
 KL(q(z|x) ‖ p(z)) term in closed form where PyTorch knows it, e.g. KL(N(μ, σ²) ‖ N(0, I)) =
 ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²)), likewise kept on the device;
 ``"enum"`` is ``TraceEnum_ELBO`` (discrete latents marked ``infer={"enumerate": "parallel"}``
@@ -44,7 +44,7 @@ class DeviceTraceELBO(Trace_ELBO):
 
 
 def _elbo_and_surrogate(model_trace, guide_trace):
-    """The ELBO of one particle and its surrogate (see :class:`DeviceTraceELBO`), as tensors."""
+    """The ELBO of one particle and its surrogate (see ``DeviceTraceELBO``), as tensors."""
     model_sites = [s for s in model_trace.nodes.values() if s["type"] == "sample"]
     guide_sites = [s for s in guide_trace.nodes.values() if s["type"] == "sample"]
     elbo = surrogate = sum(site["log_prob_sum"] for site in model_sites)
@@ -66,7 +66,7 @@ class DeviceTraceMeanFieldELBO(TraceMeanField_ELBO):
     Per particle, ELBO = Σ_observed log p(x | z) − Σ_latent KL(q(z) ‖ p(z)), each KL in closed
     form where PyTorch has it and by Monte Carlo at the draw, log p(z) − log q(z), where not
     (Pyro's rule; every latent must be reparametrized).  The loss is −ELBO as a tensor, so that
-    a trace of it keeps no constant and one check per step suffices, as for :class:`DeviceTraceELBO`.
+    a trace of it keeps no constant and one check per step suffices, as for ``DeviceTraceELBO``.
     """
 
     def differentiable_loss(self, model, guide, *args, **kwargs):
@@ -77,7 +77,7 @@ class DeviceTraceMeanFieldELBO(TraceMeanField_ELBO):
 
 
 def _mean_field_elbo(model_trace, guide_trace):
-    """The mean-field ELBO of one particle (see :class:`DeviceTraceMeanFieldELBO`), as a tensor."""
+    """The mean-field ELBO of one particle (see ``DeviceTraceMeanFieldELBO``), as a tensor."""
     elbo = 0.0
     for name, site in model_trace.nodes.items():
         if site["type"] != "sample":
@@ -151,7 +151,7 @@ def is_builtin(module):
 
 
 class CompiledNegativeELBO:
-    """:class:`NegativeELBO` traced once per minibatch shape with ``torch.jit.trace``.
+    """``NegativeELBO`` traced once per minibatch shape with ``torch.jit.trace``.
 
     After the first call for a shape, no Python runs inside Pyro: the graph of the model and guide,
     the draws included, is replayed.  Only for models whose structure does not depend on the

@@ -1,16 +1,18 @@
 """Per-datapoint log-densities from vectorized Pyro traces of any contract-following pair.
 
 One draw of the guide and a replay of the model under a ``"particles"`` plate (to the left of
-every plate the model nests, see :func:`pyro_lvm.plates.max_plate_nesting`) give, for each
+every plate the model nests, see ``pyro_lvm.plates.max_plate_nesting``) give, for each
 particle k and row i,
 
     log w_ik = log p(x_i, z_ik) − log q(z_ik | x_i) + [log p(w_k) − log q(w_k)] / N,
 
-the quantity every estimator in :mod:`pyro_lvm.infer.evaluation` is built from.  The terms of
+the quantity every estimator in ``pyro_lvm.infer.evaluation`` is built from.  The terms of
 sites outside the ``"data"`` plate (global latents w, and their observations) are shared by
 all N rows of the data set: each row carries 1/N of them, so that summing over the rows, in any
 batches, counts them once.
 """
+
+from collections.abc import Callable
 
 import pyro
 import torch
@@ -68,7 +70,7 @@ def particle_trace(fn, x, num_particles, indices=None, num_data=None, replay=Non
 def trace_log_weights(model_trace, guide_trace, x, num_particles, num_data=None):
     """``log w`` of shape ``(num_particles, batch)`` from the particle traces of ``x`` (rows of
     a data set of ``num_data``, default the batch): the model replayed against ``guide_trace``
-    (``None``: every latent was drawn from the prior).  See :func:`log_weights`."""
+    (``None``: every latent was drawn from the prior).  See ``log_weights``."""
     batch = x.shape[0]
     num_data = batch if num_data is None else int(num_data)
     proposed = set() if guide_trace is None else set(guide_trace.nodes)
@@ -97,7 +99,9 @@ def draw_and_replay(model, guide, x, num_particles, indices=None, num_data=None,
 
 
 @torch.no_grad()
-def log_weights(model, guide, x, num_particles, indices=None, num_data=None, nesting=None):
+def log_weights(model: Callable, guide: Callable | None, x: torch.Tensor, num_particles: int,
+                indices: torch.Tensor | None = None, num_data: int | None = None,
+                nesting: int | None = None) -> torch.Tensor:
     """``log w`` of shape ``(num_particles, batch)``: log p(x, z) − log q(z | x), z ~ q.
 
     Latent sites that the guide does not sample are drawn by the model from their prior; the
@@ -106,7 +110,19 @@ def log_weights(model, guide, x, num_particles, indices=None, num_data=None, nes
     (the naive Monte Carlo weights).  ``indices`` and ``num_data`` are passed on as in training
     (a local guide needs them); the plate's N / batch scaling does not enter ``log w``, and
     the terms outside the data plate enter as 1/``num_data`` per row (see the module's
-    docstring).  ``nesting`` is the model's ``max_plate_nesting`` (``None``: found).
+    docstring).
+
+    Args:
+        model: a contract-following model.
+        guide: its guide, or ``None`` (proposal = prior).
+        x: a minibatch of shape ``(batch, *event_shape)``.
+        num_particles: K, the draws per row.
+        indices: the rows' positions in the data set (``None``: ``0 .. batch − 1``).
+        num_data: the data set's size N (``None``: the batch is the data set).
+        nesting: the model's ``max_plate_nesting`` (``None``: declared or found by a trace).
+
+    Returns:
+        A tensor of shape ``(num_particles, batch)``: log p(x_i, z_ik) − log q(z_ik | x_i).
     """
     model_trace, guide_trace = draw_and_replay(model, guide, x, num_particles, indices,
                                                num_data, nesting)

@@ -7,7 +7,7 @@ the ``lvm`` module (``lvm.parameters()``) and every entry of Pyro's parameter st
 model and guide read while they run (``pyro.param``, autoguides), found as ``pyro.infer.SVI``
 finds them, including ones created after the first step.  See docs/training.md for why this is
 not a ``pyro.infer.SVI`` object and what it costs against a hand-written PyTorch step.  Under a
-``torch.distributed`` process group the same loop runs data-parallel (:mod:`.distributed`,
+``torch.distributed`` process group the same loop runs data-parallel (``.distributed``,
 docs/scaling.md).
 """
 
@@ -200,7 +200,7 @@ class Trainer:
                           "them, so they will not be trained", stacklevel=3)
 
     def _prepare(self, x, indices, num_data):
-        """Before the first step: check the pair on a minibatch (:func:`check_pair`), which also
+        """Before the first step: check the pair on a minibatch (``check_pair``), which also
         creates the parameters that a model or guide makes on its first call (an autoguide's),
         on a forked random stream; then apply a state loaded before they existed."""
         devices = [self.device] if self.device.type == "cuda" else []
@@ -259,12 +259,12 @@ class Trainer:
 
         ``train`` and ``test`` are tensors of shape ``(n, *event_shape)``; they are moved to the
         device once.  With ``preload=False``, ``train`` stays where it is (e.g. a memory-mapped
-        file, :func:`pyro_lvm.data.files.open_npy`) and each minibatch is gathered from it and
+        file, ``pyro_lvm.data.files.open_npy``) and each minibatch is gathered from it and
         moved to the device: the same numbers as preloading.  After every epoch the state is
         written atomically to ``checkpoint`` (if given).  A NaN or infinite loss raises
-        :class:`TrainingDiverged` and leaves the last good checkpoint untouched.
+        ``TrainingDiverged`` and leaves the last good checkpoint untouched.
 
-        Under a ``torch.distributed`` process group (see :mod:`.distributed`) ``batch_size`` is
+        Under a ``torch.distributed`` process group (see ``.distributed``) ``batch_size`` is
         the global batch, each process trains on its shard, only rank 0 writes ``checkpoint``
         and the test ELBO is averaged over the shards of all ranks.
         """
@@ -291,7 +291,7 @@ class Trainer:
         """What a fit does to the trainer before its epochs: take the global RNG (which Pyro
         draws from) for the whole fit, seeded on the first fit and restored on later ones, so
         that other work between fits cannot change its numbers; make the first call of the
-        model and guide (:meth:`_prepare`: lazily created parameters draw from the seeded
+        model and guide (``_prepare``: lazily created parameters draw from the seeded
         stream); and, under a process group, replace ``self.loss`` by its DDP-wrapped eager
         version (``self.compiled`` becomes ``False``)."""
         if self._rng is None:
@@ -379,7 +379,7 @@ class Trainer:
                 **(extra or {})}
 
     def load_state_dict(self, state):
-        """Continue from :meth:`state_dict`: training 2 + 2 epochs equals 4 straight.
+        """Continue from ``state_dict``: training 2 + 2 epochs equals 4 straight.
 
         Parameters that the model or guide makes on its first call do not exist yet in a new
         trainer: their values are applied before the first step, once they do.

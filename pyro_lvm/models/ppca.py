@@ -2,10 +2,10 @@
 
     z ~ N(0, I_k),   x | z ~ N(W z + μ, σ² I_d),   so   p(x) = N(x | μ, C),  C = W Wᵀ + σ² I_d.
 
-Everything about it is known in closed form: the marginal log p(x) (:meth:`PPCA.log_marginal`),
+Everything about it is known in closed form: the marginal log p(x) (``PPCA.log_marginal``),
 the posterior p(z | x) = N(M⁻¹ Wᵀ (x − μ), σ² M⁻¹) with M = Wᵀ W + σ² I_k
-(:meth:`PPCA.posterior`, :class:`PPCAPosteriorGuide`) and the maximum-likelihood parameters
-(:func:`ppca_mle`).  That makes it the reference against which SVI and the evaluators are tested.
+(``PPCA.posterior``, ``PPCAPosteriorGuide``) and the maximum-likelihood parameters
+(``ppca_mle``).  That makes it the reference against which SVI and the evaluators are tested.
 """
 
 import math
@@ -78,8 +78,8 @@ class PPCA(nn.Module):
 
     ``model(x)`` has the sites ``"z"`` (event shape ``(latent_dim,)``) and ``"x"`` in the
     ``"data"`` plate.  ``guide`` is any contract-following guide module, or ``"linear"`` (the
-    default: the amortized :class:`LinearGaussianGuide`) or ``"exact"``
-    (:class:`PPCAPosteriorGuide`, the exact posterior, with which training maximizes log p(x)
+    default: the amortized ``LinearGaussianGuide``) or ``"exact"``
+    (``PPCAPosteriorGuide``, the exact posterior, with which training maximizes log p(x)
     itself).
     """
 
@@ -150,7 +150,7 @@ class PPCA(nn.Module):
         return mean.squeeze(-1), self.noise_scale ** 2 * torch.cholesky_inverse(chol)
 
     def load_parameters(self, parameters):
-        """Set W, μ and σ from a :class:`PPCAParameters` (e.g. :func:`ppca_mle`'s answer)."""
+        """Set W, μ and σ from a ``PPCAParameters`` (e.g. ``ppca_mle``'s answer)."""
         weight, loc, noise_scale = parameters
         if tuple(weight.shape) != tuple(self.weight.shape):
             raise bad_value("weight", tuple(weight.shape),
@@ -197,7 +197,7 @@ class PPCAPosteriorGuide(nn.Module):
 
 
 def ppca_mle(x, latent_dim):
-    """The maximum-likelihood :class:`PPCAParameters` of ``x`` (n, d), in closed form.
+    """The maximum-likelihood ``PPCAParameters`` of ``x`` (n, d), in closed form.
 
     μ = x̄; with S = (1/n) Σ (x_i − x̄)(x_i − x̄)ᵀ = U Λ Uᵀ (eigenvalues λ_1 ≥ … ≥ λ_d):
     σ² = (1/(d − k)) Σ_{j>k} λ_j and W = U_k (Λ_k − σ² I)^{1/2} (unique up to a rotation W R).

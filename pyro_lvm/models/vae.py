@@ -20,8 +20,8 @@ class VAE(nn.Module):
     ``model(x)`` is the prior and the decoder likelihood inside the ``"data"`` plate (sites
     ``"z"`` and ``"x"``); ``guide`` is any module that follows the model/guide contract, or the
     name of a built-in amortized guide with the decoder's hidden sizes: ``"meanfield"`` (the
-    default, :class:`~pyro_lvm.guides.MeanFieldNormalGuide`), ``"fullrank"`` or
-    ``"flow:SPEC"`` (:class:`~pyro_lvm.guides.FlowGuide`).
+    default, ``MeanFieldNormalGuide``), ``"fullrank"`` or
+    ``"flow:SPEC"`` (``FlowGuide``).
     """
 
     max_plate_nesting = 1  # the data plate
