@@ -1,0 +1,61 @@
+"""A run directory and its spec: where a run lives and what it was asked to train."""
+
+import dataclasses
+import time
+from pathlib import Path
+
+from ..errors import bad_value
+from ..infer import TrainConfig
+
+CHECKPOINT = "checkpoint.pt"
+#: The folder of a run that holds its CSV and IDX data converted to ``.npy``.
+DATA_CACHE = "data"
+
+
+@dataclasses.dataclass
+class RunSpec:
+    """What a run trains on and what it builds (the training knobs are in ``train``)."""
+
+    model: str = "vae"
+    data: str = "digits"
+    likelihood: str = "bernoulli"
+    latent_dim: int = 8
+    hidden: tuple = (256,)
+    scale: float | None = None
+    guide: str = "meanfield"
+    components: int = 3
+    flow: str = "maf*5"
+    train: TrainConfig = dataclasses.field(
+        default_factory=lambda: TrainConfig(epochs=200, batch_size=64))
+    eval_samples: int = 1000
+    memmap: bool = False
+
+
+def default_run_dir(spec, root="runs"):
+    """``runs/<model>-<data>-<time>``, with a suffix if that name is taken."""
+    stem = f"{spec.model}-{Path(spec.data).stem.replace(':', '-')}-{time.strftime('%Y%m%d-%H%M%S')}"
+    path, n = Path(root) / stem, 1
+    while path.exists():
+        n += 1
+        path = Path(root) / f"{stem}-{n}"
+    return path
+
+
+def check_fresh(run_dir):
+    if (run_dir / CHECKPOINT).exists():
+        raise bad_value("out", str(run_dir),
+                        "a directory without a run in it (pass --resume to continue that run)")
+
+
+def spec_to_dict(spec):
+    record = dataclasses.asdict(spec)
+    record["hidden"] = list(spec.hidden)
+    return record
+
+
+def spec_from_state(state):
+    """The ``RunSpec`` stored in a checkpoint."""
+    record = dict(state["spec"])
+    record["hidden"] = tuple(record["hidden"])
+    record["train"] = TrainConfig(**record["train"])
+    return RunSpec(**record)
