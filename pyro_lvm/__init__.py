@@ -5,6 +5,10 @@ A model is ``model(x, indices=None, num_data=None)`` (prior and likelihood, loca
 ``Trainer`` maximizes the ELBO; the evaluators estimate log p(x) for any such pair.
 """
 
+from .command_env import set_command_defaults
+
+set_command_defaults()  # before torch loads: the command's OpenMP wait policy
+
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import DataSplit, load_dataset, load_digits, load_mnist, validate_data
 from .deprecation import module_getattr

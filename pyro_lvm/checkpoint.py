@@ -39,8 +39,16 @@ def write_atomically(path, write):
     return path
 
 
-def save_checkpoint(state, path):
-    """Write ``state`` (a dict of tensors, numbers, strings, lists, dicts) to ``path``."""
+def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
+    """Write ``state`` (a dict of tensors, numbers, strings, lists, dicts) to ``path``.
+
+    Args:
+        state: the dict to write.
+        path: where, written atomically (a temporary file beside it, then a rename).
+
+    Returns:
+        The path written.
+    """
     return write_atomically(
         path, lambda handle: torch.save({"format_version": FORMAT_VERSION, **state}, handle))
 
@@ -51,8 +59,17 @@ def write_json(obj, path):
     return write_atomically(path, lambda handle: handle.write(text.encode()))
 
 
-def load_checkpoint(path, map_location="cpu"):
-    """Read a checkpoint written by ``save_checkpoint`` (``weights_only=True``)."""
+def load_checkpoint(path: str | os.PathLike,
+                    map_location: str | torch.device = "cpu") -> dict:
+    """Read a checkpoint written by ``save_checkpoint`` (``weights_only=True``).
+
+    Args:
+        path: the checkpoint file.
+        map_location: the device its tensors go to.
+
+    Returns:
+        The dict that ``save_checkpoint`` wrote, with its ``format_version``.
+    """
     path = Path(path)
     if not path.is_file():
         raise bad_value("checkpoint", str(path), "an existing checkpoint file")

@@ -9,7 +9,10 @@ processes fails, after the others stop.
 import argparse
 import sys
 
+import torch
+
 from . import __version__
+from .checks import check_int
 from .errors import bad_value
 from .guides import GUIDE_NAMES
 from .infer import ELBOS, TrainConfig, TrainingDiverged
@@ -32,6 +35,9 @@ def _add_common(parser):
     parser.add_argument("--device", default=None,
                         help="'cpu', 'cuda' or 'cuda:N' (default: CUDA when available)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: torch's choice, one per core); "
+                             "OpenMP waits passively unless OMP_WAIT_POLICY says otherwise")
 
 
 def build_parser():
@@ -206,6 +212,8 @@ def main(argv=None):
     command = {"train": _train, "evaluate": _evaluate, "sample": _sample, "encode": _encode,
                "diagnose": _diagnose}[args.command]
     try:
+        if args.threads is not None:
+            torch.set_num_threads(check_int("threads", args.threads))
         command(args)
     except (ValueError, TypeError) as error:
         parser.exit(2, f"pyro-lvm: error: {error}\n")

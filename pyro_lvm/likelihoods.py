@@ -13,11 +13,15 @@ from .nn import inverse_positive, positive
 
 
 class BernoulliLikelihood(nn.Module):
-    """p(x | z) = Π_d Bernoulli(x_d | σ(logits_d)), for data in {0, 1} (binarized images)."""
+    """p(x | z) = Π_d Bernoulli(x_d | σ(logits_d)), for data in {0, 1} (binarized images).
+
+    Args:
+        data_dim: the size of a row of x.
+    """
 
     bounded = True  # data must lie in [0, 1]
 
-    def __init__(self, data_dim):
+    def __init__(self, data_dim: int):
         super().__init__()
         self.data_dim = data_dim
         self.num_outputs = data_dim
@@ -30,11 +34,16 @@ class BernoulliLikelihood(nn.Module):
 
 
 class GaussianLikelihood(nn.Module):
-    """p(x | z) = N(x | μ_θ(z), diag σ²), σ learned per feature or fixed (``scale=``)."""
+    """p(x | z) = N(x | μ_θ(z), diag σ²), σ learned per feature or fixed (``scale=``).
+
+    Args:
+        data_dim: the size of a row of x.
+        scale: a fixed σ (``None``: learned per feature, softplus-parametrized).
+    """
 
     bounded = False
 
-    def __init__(self, data_dim, scale=None):
+    def __init__(self, data_dim: int, scale: float | None = None):
         super().__init__()
         self.data_dim = data_dim
         self.num_outputs = data_dim

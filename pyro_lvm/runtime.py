@@ -7,10 +7,16 @@ from .checks import check_int
 from .errors import bad_value
 
 
-def resolve_device(device=None):
+def resolve_device(device: str | torch.device | None = None) -> torch.device:
     """``device`` as a ``torch.device``: CUDA when available if ``None``, else what was asked.
 
     Asking for CUDA on a machine without it is an error, not a silent fall-back to the CPU.
+
+    Args:
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, a ``torch.device`` or ``None``.
+
+    Returns:
+        A ``torch.device``.
     """
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -25,8 +31,12 @@ def resolve_device(device=None):
     return resolved
 
 
-def set_seed(seed):
-    """Seed Python, NumPy and torch (all devices) through ``pyro.set_rng_seed``."""
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and torch (all devices) through ``pyro.set_rng_seed``.
+
+    Args:
+        seed: a non-negative integer.
+    """
     check_int("seed", seed, 0)
     pyro.set_rng_seed(seed)
 

@@ -68,8 +68,9 @@ def _load(source, image_binarize, binarize, seed, cache_dir, mapped):
     raise bad_value("source", source, _SOURCES)
 
 
-def load_dataset(source="digits", likelihood=None, seed=0, binarize=None, cache_dir=None,
-                 mapped=False):
+def load_dataset(source: str = "digits", likelihood: str | None = None, seed: int = 0,
+                 binarize: bool | None = None, cache_dir: str | os.PathLike | None = None,
+                 mapped: bool = False) -> DataSplit:
     """The ``DataSplit`` named by ``source``, checked for ``likelihood``.
 
     ``source`` is ``"digits"``, ``"digits-binary"``, ``"mnist:DIR"``, a name in
@@ -82,6 +83,18 @@ def load_dataset(source="digits", likelihood=None, seed=0, binarize=None, cache_
     memory map (``load_mapped_npy``: the test set is the last 10% of the rows).  Both parts
     then pass ``validate_data`` with ``likelihood`` (a Bernoulli likelihood needs values in
     [0, 1]).
+
+    Args:
+        source: what to load (see above).
+        likelihood: ``"bernoulli"``, ``"gaussian"`` or ``None`` (no support check).
+        seed: seeds the split and the toy draws.
+        binarize: ``None``, ``True`` or ``False`` (see above).
+        cache_dir: where CSV and IDX conversions to ``.npy`` go (``None``: none).
+        mapped: keep the training rows memory-mapped.
+
+    Returns:
+        A ``DataSplit`` with a train and (for every source but a mapped one without it) a
+            test part.
     """
     if not isinstance(source, (str, os.PathLike)):
         raise bad_type("source", source, _SOURCES)

@@ -49,7 +49,8 @@ def _as_floating_tensor(x, argument):
     return x if x.dtype.is_floating_point else x.to(torch.float32)
 
 
-def validate_data(x, likelihood=None, batch_size=None, argument="data"):
+def validate_data(x: torch.Tensor | np.ndarray | list, likelihood: str | None = None, batch_size: int | None = None,
+                  argument: str = "data") -> torch.Tensor:
     """Check that ``x`` is a usable data matrix and return it as a floating tensor.
 
     ``x`` must be 2-D ``(rows, features)`` with at least one of each and only finite values;
@@ -57,6 +58,16 @@ def validate_data(x, likelihood=None, batch_size=None, argument="data"):
     must be at least one full batch of rows.  Floating inputs keep their dtype, booleans and
     integers become float32; non-numeric input is a ``TypeError``.  ``argument`` names ``x`` in
     the error messages.
+
+    Args:
+        x: a tensor, a NumPy array or nested lists.
+        likelihood: ``"bernoulli"`` checks values in [0, 1]; ``None`` or ``"gaussian"`` only
+            finiteness.
+        batch_size: if given, at least this many rows are required.
+        argument: the name of ``x`` in error messages.
+
+    Returns:
+        ``x`` as a floating tensor of shape ``(rows, features)``.
     """
     x = _as_floating_tensor(x, argument)
     if x.dim() != 2:
@@ -169,6 +180,15 @@ class DataSplit:
     ``mapped=True`` marks a ``train`` backed by a memory-mapped file
     (``load_mapped_npy``): it stays on the host, ``to`` moves only
     the rest, and the trainer gathers one minibatch at a time from it.
+
+    Attributes:
+        train: the training rows, ``(n, d)``.
+        test: the test rows, ``(m, d)``, or ``None``.
+        train_labels: labels of the training rows, or ``None``.
+        test_labels: labels of the test rows, or ``None``.
+        image_shape: ``(h, w)`` for images, ``None`` for tables.
+        name: what the data set is called in run directories and messages.
+        mapped: ``train`` is a memory map.
     """
 
     train: torch.Tensor

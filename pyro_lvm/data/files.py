@@ -284,13 +284,22 @@ def _mnist_part(directory, part, binarize, cache_dir):
                               name=part, binarize=binarize, argument=f"file {paths[0]}")
 
 
-def load_mnist(directory, binarize=False, cache_dir=None):
+def load_mnist(directory: str | os.PathLike, binarize: bool = False,
+               cache_dir: str | os.PathLike | None = None) -> DataSplit:
     """MNIST from ``directory`` holding the four standard IDX files (each optionally ``.gz``).
 
     Pixels are divided by 255 into [0, 1]; ``binarize=True`` keeps ``x > 0.5`` as 0/1.  The
     train and test sets are the files' own (60000 and 10000 rows for the real MNIST).  With
     ``cache_dir``, each file is converted once to ``.npy`` there (``cache_as_npy``) and
     read from the conversion, which skips the decompression next time.  Never downloads.
+
+    Args:
+        directory: the folder of the IDX files.
+        binarize: 0/1 pixels instead of intensities.
+        cache_dir: where the ``.npy`` conversions go (``None``: none).
+
+    Returns:
+        A ``DataSplit`` of 784 columns, ``image_shape = (28, 28)``, with labels.
     """
     directory = _as_path("directory", directory)
     if not directory.is_dir():

@@ -10,6 +10,8 @@ Per latent dimension j, averaged over the rows x_i:
   A_j > 0.01: its posterior mean moves with the data.
 """
 
+from collections.abc import Callable
+
 import torch
 
 from ..checks import check_int
@@ -25,16 +27,30 @@ def gaussian_kl(q_mean, q_var, p_mean, p_var):
 
 
 @torch.no_grad()
-def collapse_diagnostics(model, guide, x, num_samples=64, batch_size=256, site="z",
-                         threshold=ACTIVITY_THRESHOLD):
+def collapse_diagnostics(model: Callable, guide: Callable, x: torch.Tensor,
+                         num_samples: int = 64, batch_size: int = 256, site: str = "z",
+                         threshold: float = ACTIVITY_THRESHOLD) -> dict[str, torch.Tensor]:
     """KL per latent dimension, activity and active units of the local latent ``site``.
 
     Returns a dict of tensors: ``kl_per_dim`` and ``activity`` of shape ``(latent_dim,)``,
     ``active`` (``activity > threshold``), ``num_active``, ``posterior_mean`` /
     ``posterior_sd`` of shape ``(rows, latent_dim)`` and the prior's ``prior_mean`` /
-    ``prior_sd`` of shape ``(latent_dim,)`` (averaged over rows).  Rows are traced
-    ``batch_size`` at a time; ``num_samples`` draws estimate moments that a distribution does
-    not provide.
+    ``prior_sd`` of shape ``(latent_dim,)`` (averaged over rows).
+
+    Args:
+        model: a contract-following model.
+        guide: its guide.
+        x: the rows, shape ``(n, *event_shape)``.
+        num_samples: draws that estimate moments a distribution does not provide.
+        batch_size: rows traced at a time.
+        site: the local latent site.
+        threshold: a dimension is active when its activity exceeds this.
+
+    Returns:
+        The dict of tensors above.
+
+    References:
+        Burda, Grosse & Salakhutdinov (2016), Importance weighted autoencoders (active units).
     """
     check_rows(x)
     num_samples = check_int("num_samples", num_samples, 1)

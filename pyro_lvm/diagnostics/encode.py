@@ -10,6 +10,8 @@ law of total variance pools them:
 which also covers guides whose q(z | x) depends on global latents drawn alongside.
 """
 
+from collections.abc import Callable
+
 import pandas as pd
 import torch
 
@@ -45,13 +47,27 @@ def site_moments(site, num_particles):
 
 
 @torch.no_grad()
-def encode(guide, x, sample=False, num_samples=64, batch_size=1024, site="z"):
+def encode(guide: Callable, x: torch.Tensor, sample: bool = False, num_samples: int = 64,
+           batch_size: int = 1024, site: str = "z") -> pd.DataFrame:
     """A DataFrame with one row per row of ``x``: columns ``z0_mean, ..., z0_sd, ...`` (the
     posterior mean and standard deviation of each latent dimension under the guide) or, with
     ``sample=True``, ``z0, z1, ...``: one draw z ~ q(z | x).
 
     Rows go to the guide ``batch_size`` at a time, with their ``indices`` and ``num_data`` as in
-    training; ``num_samples`` draws estimate the moments a guide's distribution does not have.
+    training.
+
+    Args:
+        guide: a contract-following guide.
+        x: the rows, shape ``(n, *event_shape)``.
+        sample: one draw per row instead of the mean and sd.
+        num_samples: draws that estimate the moments a guide's distribution does not have (a
+            flow guide); the law of total variance pools them.
+        batch_size: rows traced at a time.
+        site: the local latent site.
+
+    Returns:
+        A ``pandas.DataFrame`` of ``n`` rows: ``z0_mean, ..., z0_sd, ...``, or ``z0, z1, ...``
+            with ``sample=True``.
     """
     check_rows(x)
     batch_size = check_int("batch_size", batch_size, 1)

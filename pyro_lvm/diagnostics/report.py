@@ -17,6 +17,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..checkpoint import write_atomically, write_json
+from ..data import DataSplit
 from ..runtime import set_seed
 from . import arviz_adapter, pictures
 from .collapse import collapse_diagnostics
@@ -146,14 +147,26 @@ def _summary_table(idata, psis, rows):
 
 
 @torch.no_grad()
-def diagnose(lvm, dataset, out_dir, history=None, num_samples=NUM_SAMPLES, max_rows=1000,
-             seed=0, quiet=None):
+def diagnose(lvm: torch.nn.Module, dataset: DataSplit, out_dir: str | Path,
+             history: list[dict] | None = None, num_samples: int = NUM_SAMPLES,
+             max_rows: int = 1000, seed: int = 0, quiet: bool | None = None) -> dict:
     """Diagnose the pair ``lvm.model`` / ``lvm.guide`` on the test set of ``dataset`` (its
     train set when it has none); write ``out_dir``; return the verdict numbers.
 
-    PSIS, the summaries and the pair plot use the first ``max_rows`` rows and ``num_samples``
-    draws each; collapse and the embedding use every row.  ``history`` (the per-epoch records
-    of ``history.json``) adds the convergence check.
+    Args:
+        lvm: a module with ``model`` and ``guide`` (the guide samples a local ``"z"``).
+        dataset: a ``DataSplit``; its test rows are diagnosed.
+        out_dir: where ``report.html``, ``diagnostics.json`` and the PNGs go.
+        history: the per-epoch records of ``history.json``; they add the convergence check.
+        num_samples: importance draws per row for PSIS (2155 or more for k̂ near 0.7).
+        max_rows: PSIS, the summaries and the pair plot use the first ``max_rows`` rows;
+            collapse and the embedding use every row.
+        seed: seeds the draws.
+        quiet: hide the progress bar (``None``: hidden when not on a terminal).
+
+    Returns:
+        The verdict as a dict of numbers: the shares of rows in each k̂ bin, ESS, active
+            units, ELBO, log p(x), gap, convergence and the seconds taken.
     """
     start = time.perf_counter()
     out_dir = Path(out_dir)

@@ -67,8 +67,8 @@ class _Autoregressive:
 
 
 class _AffineAutoregressive(_Autoregressive, Bijection):
-    def __init__(self, dim, hidden=HIDDEN, *, residual=False, log_scale_bound=LOG_SCALE_BOUND,
-                 activation=nn.ReLU):
+    def __init__(self, dim: int, hidden: tuple = HIDDEN, *, residual: bool = False,
+                 log_scale_bound: float = LOG_SCALE_BOUND, activation: type = nn.ReLU):
         super().__init__(dim)
         self._build(hidden, 0, residual, log_scale_bound, activation)
 
@@ -84,13 +84,32 @@ class MAF(_AffineAutoregressive):
     """Masked autoregressive flow: one-pass density, D-pass sampling (``dim`` >= 2).
 
     ``MAF(dim, hidden=(256, 256), *, residual=False, log_scale_bound=5.0, activation=nn.ReLU)``
+
+    Args:
+        dim: the size of the vectors.
+        hidden: the MADE conditioner's hidden widths.
+        residual: residual connections between equal-width hidden layers.
+        log_scale_bound: log-scales are soft-clipped to ± this (``bound * tanh(raw / bound)``,
+            never a hard clamp).
+        activation: the hidden layers' activation (a module class).
+
+    References:
+        Papamakarios, Pavlakou & Murray (2017), Masked autoregressive flow for density
+        estimation.
     """
 
     samples_in_one_pass = False
 
 
 class IAF(_AffineAutoregressive):
-    """Inverse autoregressive flow: one-pass sampling, D-pass density (``dim`` >= 2)."""
+    """Inverse autoregressive flow: one-pass sampling, D-pass density (``dim`` >= 2).
+
+    Its arguments are ``MAF``'s.
+
+    References:
+        Kingma et al. (2016), Improved variational inference with inverse autoregressive
+        flow.
+    """
 
     samples_in_one_pass = True
 

@@ -87,10 +87,20 @@ class AffineCoupling(_Coupling, Bijection):
     """RealNVP affine coupling: one pass both ways.
 
     ``mask``: ``dim`` booleans, True = kept; ``None`` keeps the first ``dim // 2``.
+
+    ``dim``, ``hidden`` (the conditioner network's widths), ``residual``, ``log_scale_bound``
+    and ``activation`` are as for ``MAF``.
+
+    Args:
+        mask: ``dim`` booleans, True = kept (``None``: the first ``dim // 2``).
+
+    References:
+        Dinh, Sohl-Dickstein & Bengio (2017), Density estimation using Real NVP.
     """
 
-    def __init__(self, dim, hidden=HIDDEN, *, mask=None, residual=False,
-                 log_scale_bound=LOG_SCALE_BOUND, activation=nn.ReLU):
+    def __init__(self, dim: int, hidden: tuple = HIDDEN, *, mask: torch.Tensor | None = None,
+                 residual: bool = False, log_scale_bound: float = LOG_SCALE_BOUND,
+                 activation: type = nn.ReLU):
         super().__init__(dim)
         self._build(mask, hidden, 0, residual, log_scale_bound, activation)
 

@@ -44,11 +44,16 @@ class FlowDensity(nn.Module):
     ``parameters()``; nothing goes through Pyro's global parameter store, see
     docs/contract.md); the base mean and scale are buffers, so ``.to(device)`` and
     ``.double()`` move them along.
+
+    Args:
+        dim: D, the size of a row of x.
+        transforms: unconditional ``TransformModule`` layers on vectors of size ``dim``, in
+            Pyro's order (base to data).
     """
 
     max_plate_nesting = 1  # the data plate
 
-    def __init__(self, dim, transforms):
+    def __init__(self, dim: int, transforms: list):
         super().__init__()
         self.dim = check_int("dim", dim)
         self.transforms = nn.ModuleList(_check_transforms(transforms, self.dim))

@@ -44,7 +44,7 @@ def _right_solve(rows, matrix, upper, unitriangular=False):
 class _PackedLinear(Bijection):
     """What LU and QR share: the packed parameter, the diagonal, the log-det, the product."""
 
-    def __init__(self, dim):
+    def __init__(self, dim: int):
         super().__init__(dim)
         self.packed = nn.Parameter(torch.zeros(self.dim, self.dim))
 
@@ -71,9 +71,13 @@ class LULinear(_PackedLinear):
     given), ``L`` unit lower triangular, ``U`` upper triangular with a positive diagonal.
     Forward: form ``W`` (O(D³)), one product (O(B D²)). Inverse: ``x = U⁻¹ L⁻¹ Pᵀ y``, two
     triangular solves (O(B D²)). ``log|det W| = sum_i log U_ii`` (O(D)).
+
+    Args:
+        dim: the size of the vectors.
+        permutation: P as ``dim`` indices (``None``: the identity).
     """
 
-    def __init__(self, dim, permutation=None):
+    def __init__(self, dim: int, permutation: torch.Tensor | None = None):
         super().__init__(dim)
         perm = None if permutation is None else check_permutation("permutation", permutation, self.dim)
         self.register_buffer("permutation", perm)
@@ -102,6 +106,9 @@ class QRLinear(_PackedLinear):
     products and one triangular solve. Forward: ``W = Q R``, one product O(B D²). Inverse
     ``x = R⁻¹ Qᵀ y``: a product and a triangular solve, O(B D²). ``log|det W| = sum_i log R_ii``
     (O(D)).
+
+    Args:
+        dim: the size of the vectors.
     """
 
     def _orthogonal(self):

@@ -59,13 +59,25 @@ def _layer(name, dim, hidden, context_dim, seed):
     return conditional(dim, context_dim, hidden) if context_dim else unconditional(dim, hidden)
 
 
-def build_flow(spec, dim, hidden=HIDDEN, context_dim=0, seed=0):
+def build_flow(spec: str, dim: int, hidden: tuple = HIDDEN, context_dim: int = 0,
+               seed: int = 0) -> list:
     """The layers of ``spec`` for vectors of size ``dim``, in Pyro's order (base to data).
 
     With ``context_dim > 0`` the maf/iaf/coupling layers are conditional (call
     ``condition(context)`` or use ``ConditionalTransformedDistribution``); the others are not.
     ``seed`` fixes the initial parameters and the ``shuffle`` permutations without touching
     the global random state.
+
+    Args:
+        spec: layers separated by commas, ``name*k`` for k of them, e.g. ``"lu,maf*4"``
+            (see ``docs/flows.md``).
+        dim: the size of the vectors.
+        hidden: hidden widths of each conditioner network.
+        context_dim: size of the context of conditional layers (0: unconditional).
+        seed: seeds the initial parameters and permutations.
+
+    Returns:
+        A list of ``TransformModule`` (or ``ConditionalTransformModule``) layers.
     """
     names = parse_spec(spec)
     check_int("dim", dim)

@@ -21,10 +21,24 @@ class FlowGuide(nn.Module):
     permutations are shared by all x).  log q(z | x) = log N(z₀) − Σ_k log|det ∂g_k/∂z_{k−1}|.
     IAF layers sample in one pass and their log-det comes with the draw, which is all the
     ELBO needs; ``maf`` layers would sample in D passes.
+
+    Args:
+        data_dim: the size of a row of x.
+        latent_dim: the size of z.
+        spec: the flow layers (``build_flow``'s language), conditioned on h.
+        hidden: the encoder's hidden widths.
+        context_dim: the size of h.
+        flow_hidden: hidden widths of each conditional layer's network.
+        seed: seeds the flow layers' initial parameters.
+
+    References:
+        Kingma, Salimans, Jozefowicz, Chen, Sutskever & Welling (2016), Improved variational
+        inference with inverse autoregressive flow.
     """
 
-    def __init__(self, data_dim, latent_dim, spec="iaf*2", hidden=(256,), context_dim=32,
-                 flow_hidden=(64, 64), seed=0):
+    def __init__(self, data_dim: int, latent_dim: int, spec: str = "iaf*2",
+                 hidden: tuple = (256,), context_dim: int = 32, flow_hidden: tuple = (64, 64),
+                 seed: int = 0):
         super().__init__()
         self.data_dim, self.latent_dim, self.context_dim = data_dim, latent_dim, context_dim
         self.net = MLP(data_dim, check_hidden(hidden), 2 * latent_dim + context_dim)

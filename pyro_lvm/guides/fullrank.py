@@ -26,9 +26,14 @@ class FullRankNormalGuide(nn.Module):
 
     The encoder outputs k means, k raw diagonal entries (made positive by softplus) and the
     k (k − 1) / 2 entries below the diagonal; z = μ + L ε, ε ~ N(0, I) is reparametrized.
+
+    Args:
+        data_dim: the size of a row of x.
+        latent_dim: k, the size of z.
+        hidden: the encoder's hidden widths.
     """
 
-    def __init__(self, data_dim, latent_dim, hidden=(256,)):
+    def __init__(self, data_dim: int, latent_dim: int, hidden: tuple = (256,)):
         super().__init__()
         self.data_dim = data_dim
         self.latent_dim = latent_dim

@@ -18,9 +18,14 @@ class LocalNormalGuide(nn.Module):
     The parameters of row i are picked by the minibatch ``indices`` that the trainer passes, so
     each datapoint's posterior is fitted on its own: classic (non-amortized) variational
     inference, the reference point of the amortization gap.
+
+    Args:
+        num_data: N, one set of parameters per row.
+        latent_dim: the size of z.
+        full_rank: a full covariance per row instead of a diagonal one.
     """
 
-    def __init__(self, num_data, latent_dim, full_rank=False):
+    def __init__(self, num_data: int, latent_dim: int, full_rank: bool = False):
         super().__init__()
         if num_data < 1 or latent_dim < 1:
             raise bad_value("num_data, latent_dim", (num_data, latent_dim), "positive integers")

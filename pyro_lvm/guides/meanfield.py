@@ -15,9 +15,14 @@ class MeanFieldNormalGuide(nn.Module):
 
     ``z`` is drawn with ``rsample`` (the reparametrization trick z = μ + σ ⊙ ε, ε ~ N(0, I)),
     so ``Trace_ELBO`` differentiates through the draw.
+
+    Args:
+        data_dim: the size of a row of x.
+        latent_dim: the size of z.
+        hidden: the encoder's hidden widths.
     """
 
-    def __init__(self, data_dim, latent_dim, hidden=(256,)):
+    def __init__(self, data_dim: int, latent_dim: int, hidden: tuple = (256,)):
         super().__init__()
         self.data_dim = data_dim
         self.latent_dim = latent_dim

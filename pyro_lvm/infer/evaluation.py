@@ -86,18 +86,48 @@ def evaluate_per_datapoint(model: Callable, guide: Callable | None, x: torch.Ten
     return {"elbo": elbo, "log_px": log_px, "gap": log_px - elbo}
 
 
-def elbo_per_datapoint(model, guide, x, num_samples=1, batch_size=256):
-    """The Monte Carlo ELBO (1/K) Σ_k [log p(x, z_k) − log q(z_k | x)] per row of ``x``."""
+def elbo_per_datapoint(model: Callable, guide: Callable | None, x: torch.Tensor,
+                       num_samples: int = 1, batch_size: int = 256) -> torch.Tensor:
+    """The Monte Carlo ELBO (1/K) Σ_k [log p(x, z_k) − log q(z_k | x)] per row of ``x``.
+
+    Args:
+        model: a contract-following model.
+        guide: its guide.
+        x: the rows, shape ``(n, *event_shape)``.
+        num_samples: K.
+        batch_size: rows traced at a time.
+
+    Returns:
+        the ELBO per row, shape ``(n,)``, in nats (``evaluate_per_datapoint``'s ``elbo``).
+    """
     return evaluate_per_datapoint(model, guide, x, num_samples, batch_size)["elbo"]
 
 
-def importance_log_likelihood(model, guide, x, num_samples=1000, batch_size=256):
-    """log p̂(x) = logsumexp_k [log p(x, z_k) − log q(z_k | x)] − log K per row of ``x``."""
+def importance_log_likelihood(model: Callable, guide: Callable | None, x: torch.Tensor,
+                              num_samples: int = 1000, batch_size: int = 256) -> torch.Tensor:
+    """log p̂(x) = logsumexp_k [log p(x, z_k) − log q(z_k | x)] − log K per row of ``x``.
+
+    The arguments are ``elbo_per_datapoint``'s.
+
+    Returns:
+        log p̂(x) per row, shape ``(n,)``, in nats (``evaluate_per_datapoint``'s ``log_px``).
+    """
     return evaluate_per_datapoint(model, guide, x, num_samples, batch_size)["log_px"]
 
 
-def naive_log_likelihood(model, x, num_samples=1000, batch_size=256):
-    """log p̂(x) = logsumexp_k log p(x | z_k) − log K with z_k ~ p(z), per row of ``x``."""
+def naive_log_likelihood(model: Callable, x: torch.Tensor, num_samples: int = 1000,
+                         batch_size: int = 256) -> torch.Tensor:
+    """log p̂(x) = logsumexp_k log p(x | z_k) − log K with z_k ~ p(z), per row of ``x``.
+
+    Args:
+        model: a contract-following model; its latents are drawn from the prior.
+        x: the rows, shape ``(n, *event_shape)``.
+        num_samples: K.
+        batch_size: rows traced at a time.
+
+    Returns:
+        log p̂(x) per row, shape ``(n,)``, in nats.
+    """
     return evaluate_per_datapoint(model, None, x, num_samples, batch_size)["log_px"]
 
 

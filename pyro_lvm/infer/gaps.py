@@ -13,6 +13,7 @@ the model held fixed.
 """
 
 import sys
+from collections.abc import Callable
 
 import pyro
 import pyro.distributions as dist
@@ -59,8 +60,10 @@ def fit_local_guide(model, guide, x, steps=300, learning_rate=1e-2, num_particle
     return local
 
 
-def inference_gaps(model, guide, x, num_samples=1000, steps=300, learning_rate=1e-2,
-                   log_px=None, quiet=None):
+def inference_gaps(model: Callable, guide: torch.nn.Module, x: torch.Tensor,
+                   num_samples: int = 1000, steps: int = 300, learning_rate: float = 1e-2,
+                   log_px: torch.Tensor | None = None,
+                   quiet: bool | None = None) -> dict[str, torch.Tensor]:
     """Per-row ``log_px``, ``elbo_amortized``, ``elbo_local``, ``approximation_gap`` and
     ``amortization_gap`` (nats), their sum being ``log_px − elbo_amortized``.
 
@@ -68,6 +71,22 @@ def inference_gaps(model, guide, x, num_samples=1000, steps=300, learning_rate=1
     proposal, the closer of the two guides to the posterior.  A diagonal Gaussian fitted by
     reverse KL is narrower than a correlated posterior and so a poor proposal: pass an exact or
     better ``log_px`` (per row) when there is one.
+
+    Args:
+        model: a contract-following model, held fixed.
+        guide: an amortized Normal guide with ``distribution(x)`` (meanfield or fullrank).
+        x: the rows, shape ``(n, *event_shape)``.
+        num_samples: importance draws per row.
+        steps: Adam steps of the local guide, with a step size decaying linearly to zero.
+        learning_rate: its first step size.
+        log_px: an exact or better log p(x) per row, shape ``(n,)``.
+        quiet: hide the progress bar.
+
+    Returns:
+        A dict of tensors of shape ``(n,)``, in nats.
+
+    References:
+        Cremer, Li & Duvenaud (2018), Inference suboptimality in variational autoencoders.
     """
     local = fit_local_guide(model, guide, x, steps, learning_rate, quiet=quiet)
     amortized = evaluate_per_datapoint(model, guide, x, num_samples)

@@ -11,6 +11,7 @@ estimators of ∇_φ ℒ exist:
 ``gradient_variance`` draws many of either estimate and reports their mean and variance.
 """
 
+from collections.abc import Callable, Iterable
 from typing import NamedTuple
 
 import torch
@@ -99,7 +100,9 @@ def _flat_gradient(estimator, model, guide, x, parameters):
                        for p, g in zip(parameters, grads)])
 
 
-def gradient_variance(model, guide, x, estimator="reparam", num_estimates=500, parameters=None):
+def gradient_variance(model: Callable, guide: Callable, x: torch.Tensor,
+                      estimator: str = "reparam", num_estimates: int = 500,
+                      parameters: Iterable[torch.Tensor] | None = None) -> GradientStats:
     """Mean and variance of ``num_estimates`` one-sample estimates of ∇_φ ELBO(x).
 
     ``estimator="reparam"`` differentiates ``Trace_ELBO`` through the guide's ``rsample``;
@@ -107,6 +110,22 @@ def gradient_variance(model, guide, x, estimator="reparam", num_estimates=500, p
     ``parameters`` (default: ``guide.parameters()``) are the φ to differentiate with respect to;
     ``x`` is passed to ``model`` and ``guide`` as the whole data set.  Seed the global RNG first
     (``pyro_lvm.set_seed``) for reproducible numbers.
+
+    Args:
+        model: a contract-following model.
+        guide: its guide, a module (or pass ``parameters``).
+        x: the data set.
+        estimator: ``"reparam"`` or ``"score"``.
+        num_estimates: independent one-sample estimates (at least 2).
+        parameters: the φ (default: ``guide.parameters()``).
+
+    Returns:
+        ``GradientStats(mean, variance, num_estimates)``, each of the first two flattened over
+            every parameter.
+
+    References:
+        Kingma & Welling (2014), Auto-encoding variational Bayes (the reparametrization trick);
+        Williams (1992) for the score-function estimator.
     """
     if estimator not in ESTIMATORS:
         raise bad_value("estimator", estimator, f"one of {list(ESTIMATORS)}")

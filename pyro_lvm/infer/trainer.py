@@ -20,6 +20,7 @@ import warnings
 
 import pyro
 import torch
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
@@ -41,7 +42,20 @@ class TrainingDiverged(RuntimeError):
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Everything that decides a training run besides the model and the data."""
+    """Everything that decides a training run besides the model and the data.
+
+    Attributes:
+        epochs: epochs in all (a resumed trainer continues up to this number).
+        batch_size: minibatch size; the ragged tail of each permutation is skipped.
+        learning_rate: Adam's step size.
+        elbo: ``"trace"`` (``DeviceTraceELBO``), ``"meanfield"`` (``DeviceTraceMeanFieldELBO``,
+            the KL in closed form where PyTorch has it) or ``"enum"`` (``TraceEnum_ELBO``).
+        jit: compile the loss with ``torch.jit.trace`` (``None``: for the built-in models).
+        num_particles: Monte Carlo particles per step, vectorized.
+        clip_norm: gradient-norm clipping (``None``: none).
+        seed: seeds every draw of the run.
+        test_particles: particles of the per-epoch test ELBO.
+    """
 
     epochs: int = 30
     batch_size: int = 128
@@ -114,9 +128,15 @@ class Trainer:
 
     >>> trainer = Trainer(VAE(64), TrainConfig(epochs=5), device="cpu")
     >>> history = trainer.fit(train, test)        # one dict per epoch, ELBO in nats/example
+
+    Args:
+        lvm: a module with ``model`` and ``guide`` (see docs/contract.md).
+        config: a ``TrainConfig`` (``None``: the defaults).
+        device: ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` (``None``: CUDA when available).
     """
 
-    def __init__(self, lvm, config=None, device=None):
+    def __init__(self, lvm: nn.Module, config: TrainConfig | None = None,
+                 device: str | torch.device | None = None):
         if not (hasattr(lvm, "model") and hasattr(lvm, "guide") and hasattr(lvm, "parameters")):
             raise bad_type("lvm", lvm, "a torch module with `model` and `guide` attributes")
         self.config = config if config is not None else TrainConfig()

@@ -33,11 +33,15 @@ class GaussianMixture(nn.Module):
 
     ``model(x)`` has the sites ``"z"`` (an integer in ``0 .. C − 1``, enumerated in parallel)
     and ``"x"`` in the ``"data"`` plate.  Train it with ``TrainConfig(elbo="enum")``.
+
+    Args:
+        data_dim: the size of a row of x.
+        num_components: C.
     """
 
     max_plate_nesting = 1  # the data plate
 
-    def __init__(self, data_dim, num_components):
+    def __init__(self, data_dim: int, num_components: int):
         super().__init__()
         self.data_dim = check_int("data_dim", data_dim, 1)
         self.num_components = check_int("num_components", num_components, 1)

@@ -81,11 +81,19 @@ class PPCA(nn.Module):
     default: the amortized ``LinearGaussianGuide``) or ``"exact"``
     (``PPCAPosteriorGuide``, the exact posterior, with which training maximizes log p(x)
     itself).
+
+    Args:
+        data_dim: d, at least 2.
+        latent_dim: k, in ``[1, d − 1]``.
+        guide: ``"linear"``, ``"exact"`` or a guide module.
+
+    References:
+        Tipping & Bishop (1999), Probabilistic principal component analysis.
     """
 
     max_plate_nesting = 1  # the data plate
 
-    def __init__(self, data_dim, latent_dim, guide="linear"):
+    def __init__(self, data_dim: int, latent_dim: int, guide: str | nn.Module = "linear"):
         super().__init__()
         self.data_dim, self.latent_dim = _check_dims(data_dim, latent_dim)
         self.weight = nn.Parameter(0.1 * torch.randn(data_dim, latent_dim))
@@ -196,11 +204,21 @@ class PPCAPosteriorGuide(nn.Module):
             return {"z": pyro.sample("z", dist.MultivariateNormal(mean, scale_tril=tril))}
 
 
-def ppca_mle(x, latent_dim):
+def ppca_mle(x: torch.Tensor, latent_dim: int) -> PPCAParameters:
     """The maximum-likelihood ``PPCAParameters`` of ``x`` (n, d), in closed form.
 
     μ = x̄; with S = (1/n) Σ (x_i − x̄)(x_i − x̄)ᵀ = U Λ Uᵀ (eigenvalues λ_1 ≥ … ≥ λ_d):
     σ² = (1/(d − k)) Σ_{j>k} λ_j and W = U_k (Λ_k − σ² I)^{1/2} (unique up to a rotation W R).
+
+    Args:
+        x: the rows, shape ``(n, d)``.
+        latent_dim: k, in ``[1, d − 1]``.
+
+    Returns:
+        ``PPCAParameters(weight, loc, noise_scale)``.
+
+    References:
+        Tipping & Bishop (1999), Probabilistic principal component analysis.
     """
     x = validate_data(x, argument="x")
     rows, data_dim = x.shape

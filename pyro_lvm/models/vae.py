@@ -1,5 +1,7 @@
 """The variational autoencoder as a Pyro model/guide pair."""
 
+from collections.abc import Callable
+
 import pyro
 import pyro.distributions as dist
 import torch
@@ -22,12 +24,21 @@ class VAE(nn.Module):
     name of a built-in amortized guide with the decoder's hidden sizes: ``"meanfield"`` (the
     default, ``MeanFieldNormalGuide``), ``"fullrank"`` or
     ``"flow:SPEC"`` (``FlowGuide``).
+
+    Args:
+        data_dim: D, the size of a row of x.
+        latent_dim: the size of z.
+        hidden: the decoder's (and the built-in guide's) hidden widths.
+        likelihood: ``"bernoulli"`` or ``"gaussian"``.
+        scale: a fixed Gaussian scale (``None``: learned per feature).
+        guide: a guide module or the name of a built-in one.
     """
 
     max_plate_nesting = 1  # the data plate
 
-    def __init__(self, data_dim, latent_dim=16, hidden=(256,), likelihood="bernoulli",
-                 scale=None, guide="meanfield"):
+    def __init__(self, data_dim: int, latent_dim: int = 16, hidden: tuple = (256,),
+                 likelihood: str = "bernoulli", scale: float | None = None,
+                 guide: str | Callable = "meanfield"):
         super().__init__()
         self.data_dim = check_int("data_dim", data_dim)
         self.latent_dim = check_int("latent_dim", latent_dim)
