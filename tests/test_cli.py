@@ -257,3 +257,23 @@ def test_a_memmap_run_is_mapped_again_by_later_commands(tmp_path, capsys, monkey
     capsys.readouterr()
     assert main(["evaluate", str(out), "-k", "10", "--device", "cpu"]) == 0
     assert mapped == [rows] and "log p(x)" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_resuming_from_a_crafted_checkpoint_exits_2_in_one_line_and_keeps_it(tmp_path, capsys):
+    from pyro_lvm.checkpoint import save_checkpoint
+    out = tmp_path / "run"
+    assert main(["train", "--out", str(out), *FAST]) == 0
+    state = load_checkpoint(out / "checkpoint.pt")
+    state["optimizer"]["state"] = {0: {"step": torch.tensor(1.0), "exp_avg": torch.zeros(2),
+                                       "exp_avg_sq": torch.zeros(2)}}
+    save_checkpoint({k: v for k, v in state.items() if k != "format_version"},
+                    out / "checkpoint.pt")
+    before = _snapshot(out)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--out", str(out), "--resume", "--epochs", "4", *FAST[2:]])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("pyro-lvm: error: checkpoint: got \"optimizer 'exp_avg' of ")
+    assert _snapshot(out) == before

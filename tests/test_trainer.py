@@ -232,3 +232,39 @@ def test_a_model_that_cannot_be_traced_trains_eagerly_with_a_warning():
     with pytest.warns(UserWarning, match="jit: could not trace the loss"):
         trainer.fit(_data())
     assert len(trainer.history) == 1
+
+
+def _crafted(tmp_path, change):
+    path = tmp_path / "ckpt.pt"
+    _trainer(1).fit(_data(), checkpoint=path)
+    state = load_checkpoint(path)
+    change(state)
+    save_checkpoint({k: v for k, v in state.items() if k != "format_version"}, path)
+    return path
+
+
+def _moments_of_the_wrong_shape(state):
+    # the reproduction: handed to fused Adam, these crashed the process
+    state["optimizer"]["state"] = {0: {"step": torch.tensor(1.0), "exp_avg": torch.zeros(2),
+                                       "exp_avg_sq": torch.zeros(2)}}
+
+
+@pytest.mark.parametrize("change,match", [
+    (_moments_of_the_wrong_shape, r"optimizer 'exp_avg' of decoder\.0\.weight of shape \(2,\)"),
+    (lambda s: s["model"].__setitem__("decoder.0.weight", torch.zeros(3, 3)),
+     r"model entry 'decoder\.0\.weight' of shape \(3, 3\)"),
+    (lambda s: s["model"].pop("decoder.0.bias"), r"missing \['decoder\.0\.bias'\]"),
+    (lambda s: s["optimizer"]["param_groups"].append({"params": [99]}),
+     r"optimizer groups of sizes \[\d+, 1\]"),
+    (lambda s: s["optimizer"]["state"].__setitem__(99, {}), "optimizer state for parameter 99"),
+    (lambda s: s.__setitem__("history", "nothing"), "history = 'nothing'"),
+    (lambda s: s.__setitem__("rng", {"cpu": torch.zeros(3)}), "an RNG state of the wrong form"),
+    (lambda s: s.__setitem__("parameters", "all"), "optimizer tensor names of the wrong form"),
+])
+def test_a_crafted_checkpoint_is_one_clear_error_before_anything_is_used(tmp_path, change, match):
+    path = _crafted(tmp_path, change)
+    trainer = _trainer(2)
+    before = _params(trainer)
+    with pytest.raises(ValueError, match="^checkpoint: got .*" + match):
+        trainer.resume(path)
+    assert all(torch.equal(v, trainer.lvm.state_dict()[k]) for k, v in before.items())

@@ -34,6 +34,7 @@ from . import distributed
 from .contract import check_pair
 from .evaluation import elbo_per_datapoint
 from .objectives import CompiledNegativeELBO, NegativeELBO, is_builtin, make_elbo
+from .state_checks import check_training_state
 
 
 class TrainingDiverged(RuntimeError):
@@ -435,7 +436,13 @@ class Trainer:
     def _group_names(self, state):
         """The names of the optimizer's tensors in ``state``, group by group."""
         if "parameters" in state:
-            return state["parameters"]
+            names = state["parameters"]
+            if not (isinstance(names, list) and all(
+                    isinstance(group, list) and all(isinstance(n, str) for n in group)
+                    for group in names)):
+                raise bad_value("checkpoint", "optimizer tensor names of the wrong form",
+                                "lists of parameter names, one per optimizer group")
+            return names
         # A checkpoint from before the parameter store was supported: one group, the module's.
         return [[n for n, p in self.lvm.named_parameters() if p.requires_grad]]
 
@@ -445,6 +452,10 @@ class Trainer:
         if groups is None:
             raise bad_value("checkpoint", "parameters the model and guide did not make",
                             "a checkpoint of this model and guide")
+        names = self._group_names(state)
+        store_values = {n[len("param_store."):]: t for group, tensors in zip(names, groups)
+                        for n, t in zip(group, tensors) if n.startswith("param_store.")}
+        check_training_state(state, self.lvm.state_dict(), store_values, groups, names)
         self.lvm.load_state_dict(state["model"])
         store = pyro.get_param_store()
         with torch.no_grad():
