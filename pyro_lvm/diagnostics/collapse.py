@@ -16,7 +16,7 @@ import torch
 
 from ..checks import check_int
 from .encode import row_batches, site_moments
-from .inference_data import check_rows, draw_traces, local_latent
+from .inference_data import check_rows, draw_traces, local_latent, pair_nesting
 
 ACTIVITY_THRESHOLD = 0.01
 
@@ -55,9 +55,11 @@ def collapse_diagnostics(model: Callable, guide: Callable, x: torch.Tensor,
     check_rows(x)
     num_samples = check_int("num_samples", num_samples, 1)
     q_parts, p_parts = [], []
-    for indices in row_batches(x.shape[0], check_int("batch_size", batch_size, 1), x.device):
+    batches = list(row_batches(x.shape[0], check_int("batch_size", batch_size, 1), x.device))
+    nesting = pair_nesting(model, guide, x[batches[0]], batches[0], x.shape[0])
+    for indices in batches:
         model_trace, drawn = draw_traces(model, guide, x[indices], num_samples, indices,
-                                         x.shape[0])
+                                         x.shape[0], nesting)
         q_parts.append(site_moments(local_latent(drawn, site), num_samples))
         p_parts.append(site_moments(model_trace.nodes[site], num_samples))
     q_mean, q_var = map(torch.cat, zip(*q_parts))

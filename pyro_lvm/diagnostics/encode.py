@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 
 from ..checks import check_int
-from .inference_data import check_rows, guide_trace, local_latent, per_draw
+from .inference_data import check_rows, guide_trace, local_latent, pair_nesting, per_draw
 
 
 def row_batches(num_rows, batch_size, device):
@@ -73,8 +73,10 @@ def encode(guide: Callable, x: torch.Tensor, sample: bool = False, num_samples: 
     batch_size = check_int("batch_size", batch_size, 1)
     num_samples = 1 if sample else check_int("num_samples", num_samples, 1)
     parts = []
-    for indices in row_batches(x.shape[0], batch_size, x.device):
-        trace = guide_trace(guide, x[indices], num_samples, indices, x.shape[0])
+    batches = list(row_batches(x.shape[0], batch_size, x.device))
+    nesting = pair_nesting(None, guide, x[batches[0]], batches[0], x.shape[0])
+    for indices in batches:
+        trace = guide_trace(guide, x[indices], num_samples, indices, x.shape[0], nesting)
         drawn = local_latent(trace, site)
         if sample:
             parts.append(_per_row(per_draw(drawn, drawn["value"], 1,

@@ -49,19 +49,33 @@ def _traced(role, x, run):
                         f"{type(error).__name__}: {error}") from error
 
 
-def guide_trace(guide, x, num_particles, indices=None, num_data=None):
-    """The guide's trace at ``num_particles`` draws per row; a clear error when it cannot run
-    on ``x``."""
-    return _traced("guide", x, lambda: particle_trace(guide, x, num_particles, indices, num_data))
-
-
-def draw_traces(model, guide, x, num_particles, indices=None, num_data=None):
-    """``(model_trace, guide_trace)``: ``num_particles`` draws z ~ q(z | x) for every row of
-    ``x``, and the model replayed at them; ``indices`` and ``num_data`` as in training."""
-    nesting = declared_nesting(model)
-    if nesting is None:  # found from each, so that an error names the one that failed
+def pair_nesting(model, guide, x, indices=None, num_data=None):
+    """The pair's ``max_plate_nesting``: declared by the model, or found from a trace of each
+    on ``x`` (``guide`` alone when ``model`` is ``None``), so that an error names the one that
+    failed.  Found once per call of a diagnostic, not once per row batch or chunk."""
+    nesting = None if model is None else declared_nesting(model)
+    if nesting is None:
+        pairs = (("guide", guide),) if model is None else (("guide", guide), ("model", model))
         nesting = max(_traced(role, x, lambda: max_plate_nesting(fn, None, x, indices, num_data))
-                      for role, fn in (("guide", guide), ("model", model)))
+                      for role, fn in pairs)
+    return nesting
+
+
+def guide_trace(guide, x, num_particles, indices=None, num_data=None, nesting=None):
+    """The guide's trace at ``num_particles`` draws per row; a clear error when it cannot run
+    on ``x``.  ``nesting``: the pair's ``max_plate_nesting`` (``None``: found)."""
+    if nesting is None:
+        nesting = pair_nesting(None, guide, x, indices, num_data)
+    return _traced("guide", x, lambda: particle_trace(guide, x, num_particles, indices,
+                                                      num_data, nesting=nesting))
+
+
+def draw_traces(model, guide, x, num_particles, indices=None, num_data=None, nesting=None):
+    """``(model_trace, guide_trace)``: ``num_particles`` draws z ~ q(z | x) for every row of
+    ``x``, and the model replayed at them; ``indices`` and ``num_data`` as in training;
+    ``nesting`` as for ``guide_trace``."""
+    if nesting is None:
+        nesting = pair_nesting(model, guide, x, indices, num_data)
     args = (x, num_particles, indices, num_data)
     drawn = _traced("guide", x, lambda: particle_trace(guide, *args, nesting=nesting))
     return _traced("model", x, lambda: particle_trace(model, *args, replay=drawn,
@@ -168,8 +182,9 @@ def to_inference_data(model: Callable, guide: Callable, x: torch.Tensor, num_sam
     num_predictive = num_samples if num_predictive is None else check_int(
         "num_predictive", num_predictive, 0)
     parts, done = {}, 0
+    nesting = pair_nesting(model, guide, x)
     for k in particle_chunks(num_samples, x.shape[0], max_cells):
-        model_trace, drawn = draw_traces(model, guide, x, k)
+        model_trace, drawn = draw_traces(model, guide, x, k, nesting=nesting)
         for key, (value, local) in _chunk_arrays(model_trace, drawn, x, k,
                                                  max(num_predictive - done, 0)).items():
             parts.setdefault(key, ([], local))[0].append(value)

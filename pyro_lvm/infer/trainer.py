@@ -102,6 +102,16 @@ def adam(tensors, learning_rate, device):
                             foreach=None if fused else True)
 
 
+#: How the trainer names a parameter-store entry that is not a module parameter.
+STORE_PREFIX = "param_store."
+
+
+def _store_entries(named):
+    """``{store name: tensor}`` of the parameter-store entries among ``named`` (trainer name
+    -> tensor)."""
+    return {n[len(STORE_PREFIX):]: p for n, p in named.items() if n.startswith(STORE_PREFIX)}
+
+
 def _as_data(x, argument):
     if not isinstance(x, torch.Tensor):
         raise bad_type(argument, x, "a torch.Tensor of shape (n, *event_shape)")
@@ -152,7 +162,6 @@ class Trainer:
         self.parameters = {}  # name -> tensor, in the optimizer's order
         self._known = set()  # their ids
         self._unchecked = []  # names of those that have not had a step yet
-        self._store_names = {}  # parameter-store name -> tensor, for those not in the module
         self._before = (set(pyro.get_param_store().keys()),
                         {id(p) for p in lvm.parameters()})
         self._pending = None  # a loaded state waiting for its parameters to exist
@@ -180,7 +189,7 @@ class Trainer:
             if name in self._before[0] and id(p) not in self._before[1]:
                 shared.append(name)
             if id(p) not in new_ids:
-                new[f"param_store.{name}"] = p
+                new[STORE_PREFIX + name] = p
                 new_ids.add(id(p))
         if shared:
             warnings.warn(
@@ -207,8 +216,6 @@ class Trainer:
         self.parameters.update(named)
         self._unchecked.extend(named)
         self._known.update(id(p) for p in tensors)
-        self._store_names.update({n[len("param_store."):]: p for n, p in named.items()
-                                  if n.startswith("param_store.")})
 
     def _check_gradients(self):
         """Warn, naming them, about parameters that the loss did not reach in their first
@@ -229,7 +236,7 @@ class Trainer:
             check_pair(self.lvm.model, self.lvm.guide, x, indices, num_data)
         self._prepared = True
         if self._pending is not None:
-            self._apply_pending()
+            self._apply_pending(self._resolve(self._pending))
 
     # -- one step -------------------------------------------------------------------------
     def step(self, x, indices, num_data):
@@ -253,8 +260,9 @@ class Trainer:
             raise bad_value("lvm", type(self.lvm).__name__,
                             "a model and guide with trainable parameters: none in the module "
                             "and no pyro.param site in a step of the model and guide")
-        if new and distributed.active() and self._store_names:
-            raise bad_value("lvm", f"parameter-store entries {sorted(self._store_names)}",
+        if new and distributed.active() and _store_entries(self.parameters):
+            raise bad_value("lvm", f"parameter-store entries "
+                            f"{sorted(_store_entries(self.parameters))}",
                             "parameters held by the module under torch.distributed (DDP "
                             "averages module gradients only)")
         self.optimizer.zero_grad(set_to_none=True)
@@ -393,7 +401,8 @@ class Trainer:
         names = {id(p): name for name, p in self.parameters.items()}
         groups = [[names[id(p)] for p in group["params"]] for group in self.optimizer.param_groups]
         return {"model": self.lvm.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "param_store": {name: p.detach() for name, p in self._store_names.items()},
+                "param_store": {name: p.detach()
+                                for name, p in _store_entries(self.parameters).items()},
                 "parameters": groups,
                 "train_config": dataclasses.asdict(self.config), "history": list(self.history),
                 "epoch": self.epoch, "rng": self._rng,
@@ -405,12 +414,10 @@ class Trainer:
         Parameters that the model or guide makes on its first call do not exist yet in a new
         trainer: their values are applied before the first step, once they do.
         """
-        self.history = list(state["history"])
-        self.epoch = int(state["epoch"])
-        self._rng = state["rng"]
         self._pending = state
-        if self._resolve(state) is not None:
-            self._apply_pending()
+        groups = self._resolve(state)
+        if groups is not None:
+            self._apply_pending(groups)
 
     def _resolve(self, state):
         """The optimizer's groups of ``state`` as lists of this trainer's tensors, or ``None``
@@ -421,8 +428,8 @@ class Trainer:
         for group in self._group_names(state):
             tensors = []
             for name in group:
-                if name.startswith("param_store."):
-                    key = name[len("param_store."):]
+                if name.startswith(STORE_PREFIX):
+                    key = name[len(STORE_PREFIX):]
                     if key not in store:
                         return None
                     tensors.append(store[key].unconstrained())
@@ -446,22 +453,24 @@ class Trainer:
         # A checkpoint from before the parameter store was supported: one group, the module's.
         return [[n for n, p in self.lvm.named_parameters() if p.requires_grad]]
 
-    def _apply_pending(self):
+    def _apply_pending(self, groups):
+        """Check the pending state against this trainer, then load it; ``groups`` are its
+        optimizer groups resolved to this trainer's tensors (``None``: some do not exist)."""
         state, self._pending = self._pending, None
-        groups = self._resolve(state)
         if groups is None:
             raise bad_value("checkpoint", "parameters the model and guide did not make",
                             "a checkpoint of this model and guide")
         names = self._group_names(state)
-        store_values = {n[len("param_store."):]: t for group, tensors in zip(names, groups)
-                        for n, t in zip(group, tensors) if n.startswith("param_store.")}
+        store_values = _store_entries({n: t for group, tensors in zip(names, groups)
+                                       for n, t in zip(group, tensors)})
         check_training_state(state, self.lvm.state_dict(), store_values, groups, names)
+        self.history, self.epoch, self._rng = list(state["history"]), state["epoch"], state["rng"]
         self.lvm.load_state_dict(state["model"])
         store = pyro.get_param_store()
         with torch.no_grad():
             for name, value in state.get("param_store", {}).items():
                 store[name].unconstrained().copy_(value)
-        self.optimizer, self.parameters, self._known, self._store_names = None, {}, set(), {}
+        self.optimizer, self.parameters, self._known = None, {}, set()
         self._unchecked = []
         for names, tensors in zip(self._group_names(state), groups):
             self._add_group(dict(zip(names, tensors)))

@@ -10,6 +10,7 @@ from ..flows import FlowDensity
 from ..models import PPCA, VAE, GaussianMixture
 from .spec import DATA_CACHE
 
+
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     """How the command line builds and trains one kind of model.
