@@ -6,8 +6,11 @@ It is read with ``torch.load(..., weights_only=True)``: it is never unpickled as
 objects.
 """
 
+import functools
+import hashlib
 import json
 import os
+import socket
 import tempfile
 from pathlib import Path
 
@@ -18,14 +21,23 @@ from .errors import bad_value
 FORMAT_VERSION = 1
 
 
+@functools.cache
+def host_tag():
+    """Eight hex digits naming this host, in the names of temporary files."""
+    return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
+
+
 def write_atomically(path, write):
     """Call ``write(handle)`` on a temporary file beside ``path``, then rename it to ``path``.
 
-    Readers see either the old file or the complete new one, never a partial write.
+    Readers see either the old file or the complete new one, never a partial write.  The
+    temporary's name carries this process's pid and host, so that one left by a kill can be
+    recognized (``pyro_lvm.runs.directory.remove_stale_temporaries``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-{host_tag()}.",
+                               suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             write(handle)

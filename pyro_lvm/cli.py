@@ -7,6 +7,9 @@ processes fails, after the others stop.
 """
 
 import argparse
+import contextlib
+import dataclasses
+import signal
 import sys
 
 import torch
@@ -15,10 +18,18 @@ from . import __version__
 from .checks import check_int
 from .errors import bad_value
 from .guides import GUIDE_NAMES
-from .infer import ELBOS, TrainConfig, TrainingDiverged
+from .infer import ELBOS, TrainingDiverged
 from .infer.distributed import DistributedError
 from .likelihoods import LIKELIHOODS
-from .runs import MODELS, RECIPES, RunSpec, evaluate_run, sample_run, train_run
+from .runs import MODELS, RECIPES, evaluate_run, sample_run, stored_spec, train_run
+from .runs.recipes import MODEL_OPTIONS, default_spec, recipe_for
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and a pointer to ``--help``."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _hidden(text):
@@ -31,68 +42,67 @@ def _hidden(text):
     return sizes
 
 
-def _add_common(parser):
+def _add_common(parser, seed=0):
     parser.add_argument("--device", default=None,
                         help="'cpu', 'cuda' or 'cuda:N' (default: CUDA when available)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--seed", type=int, default=seed, help="random seed (default 0)")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads for torch (default: torch's choice, one per core); "
                              "OpenMP waits passively unless OMP_WAIT_POLICY says otherwise")
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="pyro-lvm", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="pyro-lvm", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    defaults = RunSpec()
-    train_defaults = defaults.train
-    train = commands.add_parser("train", help="train a model and write a run directory")
-    train.add_argument("model", nargs="?", default="vae", choices=MODELS,
+    train = commands.add_parser(  # options not given stay unset: see _train
+        "train", help="train a model and write a run directory",
+        argument_default=argparse.SUPPRESS)
+    train.add_argument("model", nargs="?", default=None, choices=MODELS,
                        help="what to train: vae (default), flow (a normalizing flow), "
                             "ppca (probabilistic PCA), gmm (Gaussian mixture)")
-    train.add_argument("--data", default=defaults.data,
+    train.add_argument("--data",
                        help="'digits' (embedded, default), 'digits-binary', 'mnist:DIR', "
                             "a toy density name, or a .csv/.npy/.npz file")
     train.add_argument("--memmap", action="store_true",
                        help="keep the training rows of a .npy file (or of a CSV's .npy "
                             "conversion) on disk, memory-mapped, for data larger than memory; "
                             "the test set is the last 10%% of the rows")
-    train.add_argument("--likelihood", default=defaults.likelihood, choices=sorted(LIKELIHOODS))
-    train.add_argument("--scale", type=float, default=None,
-                       help="fixed Gaussian scale (default: learned per feature)")
-    train.add_argument("--latent-dim", type=int, default=defaults.latent_dim)
-    train.add_argument("--guide", default=defaults.guide,
-                       help=f"the VAE's amortized guide q(z|x): {GUIDE_NAMES} "
-                            "(default: meanfield)")
-    train.add_argument("--components", type=int, default=defaults.components,
-                       help="mixture components of gmm (default 3)")
-    train.add_argument("--flow", default=defaults.flow,
-                       help="layers of a flow, e.g. 'maf*5' (default) or 'lu,coupling,lu,coupling'")
-    train.add_argument("--hidden", type=_hidden, default=defaults.hidden,
+    train.add_argument("--likelihood", choices=sorted(LIKELIHOODS),
+                       help="the VAE's p(x|z) (default: bernoulli)")
+    train.add_argument("--scale", type=float,
+                       help="the VAE's fixed Gaussian scale (default: learned per feature)")
+    train.add_argument("--latent-dim", type=int, help="latent dimensions (default 8)")
+    train.add_argument("--guide", help=f"the VAE's amortized guide q(z|x): {GUIDE_NAMES} "
+                                       "(default: meanfield)")
+    train.add_argument("--components", type=int, help="mixture components of gmm (default 3)")
+    train.add_argument("--flow", help="layers of a flow, e.g. 'maf*5' (default) or "
+                                      "'lu,coupling,lu,coupling'")
+    train.add_argument("--hidden", type=_hidden,
                        help="hidden layer sizes of the networks, comma separated (default: 256)")
-    train.add_argument("--epochs", type=int, default=None,
-                       help="epochs in all (default: 200; 40 for flow)")
-    train.add_argument("--batch-size", type=int, default=None,
+    train.add_argument("--epochs", type=int, help="epochs in all (default: 200; 40 for flow)")
+    train.add_argument("--batch-size", type=int,
                        help="minibatch size (default: 64; 256 for flow); under torchrun the "
                             "global batch, a multiple of the number of processes")
-    train.add_argument("--lr", type=float, default=None,
-                       help="Adam learning rate (default: 1e-3 for vae, 3e-3 for flow, 0.05 for ppca and gmm)")
-    train.add_argument("--elbo", default=train_defaults.elbo, choices=sorted(ELBOS),
-                       help="trace: Trace_ELBO; meanfield: TraceMeanField_ELBO (closed-form "
-                            "KL); enum: TraceEnum_ELBO (always used for gmm)")
-    train.add_argument("--jit", action=argparse.BooleanOptionalAction, default=None,
+    train.add_argument("--lr", type=float, help="Adam learning rate (default: 1e-3 for vae, "
+                                                "3e-3 for flow, 0.05 for ppca and gmm)")
+    train.add_argument("--elbo", choices=sorted(ELBOS),
+                       help="trace (default): Trace_ELBO; meanfield: TraceMeanField_ELBO "
+                            "(closed-form KL); enum: TraceEnum_ELBO (always used for gmm)")
+    train.add_argument("--jit", action=argparse.BooleanOptionalAction,
                        help="compile the loss with torch.jit.trace (default: yes for the "
                             "built-in models that can be traced)")
-    train.add_argument("--particles", type=int, default=train_defaults.num_particles)
-    train.add_argument("--clip-norm", type=float, default=None, help="gradient norm clipping")
-    train.add_argument("--eval-samples", type=int, default=defaults.eval_samples,
+    train.add_argument("--particles", type=int, help="Monte Carlo particles per step (default 1)")
+    train.add_argument("--clip-norm", type=float, help="gradient norm clipping (default: none)")
+    train.add_argument("--eval-samples", type=int,
                        help="importance samples K for the test log p(x) (default 1000)")
     train.add_argument("--out", default=None, help="run directory (default: runs/<model>-...)")
-    train.add_argument("--resume", action="store_true",
-                       help="continue the run in --out up to --epochs epochs in all")
-    train.add_argument("--quiet", action="store_true", help="no progress bar")
-    _add_common(train)
+    train.add_argument("--resume", action="store_true", default=False,
+                       help="continue the run in --out up to --epochs epochs in all (default: "
+                            "the epochs it was started with); other options must be the run's")
+    train.add_argument("--quiet", action="store_true", default=False, help="no progress bar")
+    _add_common(train, seed=argparse.SUPPRESS)
 
     evaluate = commands.add_parser("evaluate", help="ELBO and log p(x) of a run on its test set")
     evaluate.add_argument("run_dir")
@@ -153,20 +163,45 @@ def _metric_rows(metrics):
     return rows
 
 
+#: ``train``'s options that set a field of the run's spec, and those of its training config.
+_SPEC_OPTIONS = ("model", "data", "memmap", "likelihood", "scale", "latent_dim", "guide",
+                 "components", "flow", "hidden", "eval_samples")
+_TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "learning_rate",
+                  "elbo": "elbo", "jit": "jit", "particles": "num_particles",
+                  "clip_norm": "clip_norm", "seed": "seed"}
+
+
+def _option(name):
+    return f"--{name.replace('_', '-')}"
+
+
+def _spec_from_options(args):
+    """The run's spec: the options given on the command line, over the run's own spec with
+    ``--resume``, else over the defaults of the model.  An option the model does not read is
+    refused, not ignored."""
+    given = {name: getattr(args, name) for name in _SPEC_OPTIONS
+             if getattr(args, name, None) is not None}
+    train = {field: getattr(args, name) for name, field in _TRAIN_OPTIONS.items()
+             if hasattr(args, name)}
+    if args.resume:
+        if args.out is None:
+            raise bad_value("--out", None, "the run directory to continue when --resume is given")
+        base = stored_spec(args.out)
+    else:
+        base = default_spec(given.get("model", "vae"))
+    model = given.get("model", base.model)
+    recipe = recipe_for(model)
+    for name in set(MODEL_OPTIONS) & set(given) - set(recipe.options):
+        users = ", ".join(kind for kind in MODELS if name in RECIPES[kind].options)
+        raise bad_value(_option(name), given[name],
+                        f"no {_option(name)} for {model} (it applies to {users})")
+    if recipe.elbo is not None and train.get("elbo", recipe.elbo) != recipe.elbo:
+        raise bad_value("--elbo", train["elbo"], f"{recipe.elbo!r}, the only one for {model}")
+    return dataclasses.replace(base, **given, train=dataclasses.replace(base.train, **train))
+
+
 def _train(args):
-    if args.resume and args.out is None:
-        raise bad_value("--out", None, "the run directory to continue when --resume is given")
-    recipe = RECIPES[args.model]
-    config = TrainConfig(epochs=recipe.epochs if args.epochs is None else args.epochs,
-                         batch_size=recipe.batch_size if args.batch_size is None
-                         else args.batch_size,
-                         learning_rate=recipe.learning_rate if args.lr is None else args.lr,
-                         elbo=args.elbo, jit=args.jit, num_particles=args.particles,
-                         clip_norm=args.clip_norm, seed=args.seed)
-    spec = RunSpec(model=args.model, data=args.data, likelihood=args.likelihood,
-                   latent_dim=args.latent_dim, hidden=args.hidden, scale=args.scale,
-                   guide=args.guide, components=args.components, flow=args.flow,
-                   train=config, eval_samples=args.eval_samples, memmap=args.memmap)
+    spec = _spec_from_options(args)
     run_dir, metrics = train_run(spec, out=args.out, resume=args.resume, device=args.device,
                                  quiet=True if args.quiet else None)
     if metrics is None:  # a distributed run's rank > 0: rank 0 reports
@@ -206,19 +241,66 @@ def _diagnose(args):
     print(f"report: {verdict['report']}")
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that a terminated command cleans up as an interrupted one
+    does (no temporary file left, a fresh run without a checkpoint removed)."""
+
+    signal = signal.SIGTERM
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    def raise_terminated(signum, frame):
+        raise _Terminated()
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _is_allocation_failure(error):
+    return isinstance(error, (MemoryError, torch.OutOfMemoryError)) or (
+        isinstance(error, RuntimeError) and "can't allocate memory" in str(error))
+
+
+def _line(error):
+    """The error as one line: an OS error names its path, nothing spans lines."""
+    if isinstance(error, OSError) and error.filename is not None:
+        text = f"{error.filename}: {error.strerror or error}"
+    else:
+        text = str(error)
+    return " ".join(text.split())
+
+
 def main(argv=None):
+    """Run the command; exit status 0 done, 1 the work failed (diverged, a failed process,
+    an OS error while working), 2 bad input (nothing written), 130 interrupted (143 on
+    SIGTERM)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     command = {"train": _train, "evaluate": _evaluate, "sample": _sample, "encode": _encode,
                "diagnose": _diagnose}[args.command]
     try:
-        if args.threads is not None:
-            torch.set_num_threads(check_int("threads", args.threads))
-        command(args)
+        with _terminate_as_interrupt():
+            if args.threads is not None:
+                torch.set_num_threads(check_int("threads", args.threads))
+            command(args)
     except (ValueError, TypeError) as error:
-        parser.exit(2, f"pyro-lvm: error: {error}\n")
+        parser.exit(2, f"pyro-lvm: error: {_line(error)}\n")
     except (TrainingDiverged, DistributedError) as error:
-        parser.exit(1, f"pyro-lvm: {error}\n")
+        parser.exit(1, f"pyro-lvm: {_line(error)}\n")
+    except OSError as error:
+        parser.exit(1, f"pyro-lvm: error: {_line(error)}\n")
+    except KeyboardInterrupt as interrupt:
+        parser.exit(128 + int(getattr(interrupt, "signal", None) or signal.SIGINT),
+                    f"pyro-lvm: {_line(interrupt) or 'interrupted'}\n")
+    except (RuntimeError, MemoryError) as error:
+        if not _is_allocation_failure(error):
+            raise
+        parser.exit(2, "pyro-lvm: error: not enough memory for these sizes "
+                       f"({_line(error)[:200]}); choose smaller ones\n")
     return 0
 
 

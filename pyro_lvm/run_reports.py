@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from .checkpoint import write_atomically
+from .checks import MAX_SAMPLES, check_int, check_size
 from .data import load_array_file, validate_data
 from .diagnostics import diagnose, encode
 from .diagnostics.report import DIRECTORY, NUM_SAMPLES
 from .errors import bad_value
 from .runs import load_run
+from .runs.recipes import data_likelihood
 from .runtime import resolve_device, set_seed
 
 FORMATS = (".csv", ".npy")
@@ -41,9 +43,12 @@ def encode_run(run_dir, data, out, sample=False, batch_size=1024, device=None, s
     if out.suffix.lower() not in FORMATS:
         raise bad_value("out", str(out), f"a path ending in one of {FORMATS}")
     device = resolve_device(device)
-    lvm, _, spec = load_run(run_dir, device)
+    check_size("num_samples", num_samples, MAX_SAMPLES)
+    check_int("batch_size", batch_size)
+    lvm, _, spec = load_run(run_dir, device, test_only=True)
     rows = load_array_file(data, test_fraction=0.0).train
-    rows = validate_data(rows, likelihood=spec.likelihood, argument=f"data {data}").to(device)
+    rows = validate_data(rows, likelihood=data_likelihood(spec), argument=f"data {data}")
+    rows = rows.to(device)
     set_seed(seed)
     table = encode(lvm.guide, rows, sample, num_samples, batch_size)
     return write_atomically(out, lambda handle: _write_table(table, handle, out.suffix.lower()))
@@ -52,7 +57,8 @@ def encode_run(run_dir, data, out, sample=False, batch_size=1024, device=None, s
 def diagnose_run(run_dir, device=None, quiet=None, num_samples=NUM_SAMPLES, seed=0):
     """Diagnose the run in ``run_dir`` on its test set; writes ``RUN_DIR/diagnostics/``
     (report.html, diagnostics.json, PNGs) and returns the verdict numbers."""
-    lvm, dataset, _ = load_run(run_dir, device)
+    check_size("num_samples", num_samples, MAX_SAMPLES)
+    lvm, dataset, _ = load_run(run_dir, device, test_only=True)
     history_path = Path(run_dir) / "history.json"
     history = json.loads(history_path.read_text()) if history_path.is_file() else None
     verdict = diagnose(lvm, dataset, Path(run_dir) / DIRECTORY, history, num_samples,

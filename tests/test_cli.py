@@ -18,7 +18,8 @@ FAST = ["--epochs", "2", "--hidden", "32", "--latent-dim", "2", "--eval-samples"
 
 
 def _snapshot(directory):
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in directory.iterdir()}
+    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(directory.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +174,7 @@ def test_ppca_from_a_csv_reaches_the_closed_form_solution(tmp_path, capsys):
     metrics = json.loads((out / "metrics.json").read_text())
     from pyro_lvm.models import PPCA, ppca_mle
     from pyro_lvm.runs import load_run
-    lvm, dataset, _ = load_run(out, device="cpu")
+    lvm, dataset, _ = load_run(out, device="cpu")  # the training rows, from the source
     best = PPCA(4, 2).load_parameters(ppca_mle(dataset.train, 2))
     reference = float(best.log_marginal(dataset.test).mean())
     assert metrics["test_exact_log_px"] == pytest.approx(reference, abs=0.05)
@@ -220,7 +221,7 @@ def test_flow_on_a_toy_density(tmp_path, capsys):
 def test_unknown_flow_layer_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "flow", "--data", "moons", "--flow", "maf,glow", "--out",
-              str(tmp_path / "f"), *FAST])
+              str(tmp_path / "f"), "--epochs", "2", "--quiet"])
     assert exit_info.value.code == 2
     assert "glow" in capsys.readouterr().err and not (tmp_path / "f").exists()
 
@@ -244,19 +245,45 @@ def test_encode_and_diagnose(run_dir, tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_memmap_run_is_mapped_again_by_later_commands(tmp_path, capsys, monkeypatch):
-    from pyro_lvm.data import files
+def test_a_run_evaluates_when_moved_and_its_source_is_gone(tmp_path, capsys, monkeypatch):
     rows = tmp_path / "rows.npy"
     np.save(rows, (np.random.default_rng(0).random((120, 6)) < 0.4).astype(np.float32))
     out = tmp_path / "run"
-    assert main(["train", "--data", str(rows), "--memmap", "--out", str(out), *FAST]) == 0
+    monkeypatch.chdir(tmp_path)  # a relative --data, as typed
+    assert main(["train", "--data", "rows.npy", "--memmap", "--out", "run", *FAST]) == 0
     assert load_checkpoint(out / "checkpoint.pt")["spec"]["memmap"] is True
-    mapped = []
-    monkeypatch.setattr(files, "open_npy", lambda path, opened=files.open_npy: (
-        mapped.append(path) or opened(path)))
     capsys.readouterr()
-    assert main(["evaluate", str(out), "-k", "10", "--device", "cpu"]) == 0
-    assert mapped == [rows] and "log p(x)" in capsys.readouterr().out
+    assert main(["evaluate", "run", "-k", "10", "--device", "cpu"]) == 0
+    here = capsys.readouterr().out
+    moved = tmp_path / "elsewhere" / "run"
+    moved.parent.mkdir()
+    out.rename(moved)
+    rows.unlink()
+    monkeypatch.chdir(moved.parent.parent.parent)
+    assert main(["evaluate", str(moved), "-k", "10", "--device", "cpu"]) == 0
+    assert capsys.readouterr().out == here  # the same numbers, from the run's own copy
+    assert main(["sample", str(moved), "-n", "5", "--device", "cpu"]) == 0
+    assert main(["diagnose", str(moved), "--num-samples", "20", "--quiet", "--device",
+                 "cpu"]) == 0
+    with pytest.raises(SystemExit) as exit_:  # resuming needs the training rows
+        main(["train", "--out", str(moved), "--resume", "--epochs", "3", "--quiet"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "rows.npy: got 'file not found'" in err
+
+
+@pytest.mark.slow
+def test_an_edited_source_is_refused_on_resume(tmp_path, capsys):
+    data = _write_csv(tmp_path / "t.csv", np.random.default_rng(1).random((80, 4)).tolist())
+    out = tmp_path / "run"
+    assert main(["train", "ppca", "--data", str(data), "--latent-dim", "2", "--epochs", "1",
+                 "--eval-samples", "5", "--out", str(out), "--quiet", "--device", "cpu"]) == 0
+    before = _snapshot(out)
+    data.write_text(data.read_text().replace("0.", "0.1", 1))
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--out", str(out), "--resume", "--epochs", "2", "--quiet"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "SHA-256 differs" in err and err.count("\n") == 1
+    assert _snapshot(out) == before
 
 
 @pytest.mark.slow

@@ -11,7 +11,7 @@ from ..deprecation import module_getattr
 from ..errors import bad_type, bad_value
 from .dataset import DataSplit, validate_data
 from .digits import load_digits
-from .files import cache_as_npy, load_array_file, load_mapped_npy, load_mnist
+from .files import MNIST_FILES, cache_as_npy, load_array_file, load_mapped_npy, load_mnist
 from .toy import TOY_DENSITIES, load_toy, toy_density
 
 __all__ = [
@@ -23,6 +23,8 @@ __all__ = [
     "load_digits",
     "load_mnist",
     "load_toy",
+    "resolve_source",
+    "source_files",
     "toy_density",
     "validate_data",
 ]
@@ -35,6 +37,35 @@ _SOURCES = ("one of 'digits', 'digits-binary', "
 def _converted(path, cache_dir):
     """``path``, or for a CSV file with a ``cache_dir`` its ``.npy`` conversion there."""
     return cache_as_npy(path, cache_dir) if path.suffix.lower() == ".csv" and cache_dir else path
+
+
+def _source_path(source):
+    """The file or directory ``source`` names, or ``None`` for the embedded sets."""
+    if source in ("digits", "digits-binary") or source in TOY_DENSITIES:
+        return None
+    return Path(source[len("mnist:"):] if source.startswith("mnist:") else source).expanduser()
+
+
+def resolve_source(source: str) -> str:
+    """``source`` with its file or directory made absolute, so that it names the same data
+    from any working directory (the embedded sets are returned as they are)."""
+    path = _source_path(source)
+    if path is None:
+        return source
+    return ("mnist:" if source.startswith("mnist:") else "") + str(path.resolve())
+
+
+def source_files(source: str) -> list:
+    """The files ``source`` reads (none for the embedded sets): the file itself, or the MNIST
+    IDX files found in its directory."""
+    path = _source_path(source)
+    if path is None:
+        return []
+    if path.is_dir():
+        names = [name for pair in MNIST_FILES.values() for stem in pair
+                 for name in (stem, stem + ".gz")]
+        return [path / name for name in names if (path / name).is_file()]
+    return [path]
 
 
 def _load(source, image_binarize, binarize, seed, cache_dir, mapped):

@@ -1,8 +1,8 @@
 """Build a stack of flow layers from a short spec such as ``"lu,coupling,lu,coupling"``.
 
-Grammar: comma-separated layer names, each optionally followed by ``*N`` (N >= 1) to repeat
-it: ``"maf*5"``, ``"qr,iaf*2"``. Names: ``lu``, ``qr`` (linear), ``maf``, ``iaf``
-(autoregressive), ``coupling`` (affine coupling, halves), ``reverse``, ``shuffle`` (fixed
+Grammar: comma-separated layer names, each optionally followed by ``*N`` to repeat it
+(1 <= N <= 1000, and at most 1000 layers in all): ``"maf*5"``, ``"qr,iaf*2"``. Names:
+``lu``, ``qr`` (linear), ``maf``, ``iaf`` (autoregressive), ``coupling`` (affine coupling, halves), ``reverse``, ``shuffle`` (fixed
 permutations). Layers are listed in Pyro's order, from the base to the data. Between two
 consecutive autoregressive/coupling layers a ``reverse`` permutation is inserted, so that
 each coordinate is conditioned on, or kept, in turn; a linear layer already mixes all
@@ -32,6 +32,8 @@ _PLAIN_BUILDERS = {
     "reverse": lambda dim, seed: Permute.reverse(dim),
     "shuffle": lambda dim, seed: Permute.random(dim, seed=seed),
 }
+#: The most layers a spec may expand to (a typo such as ``lu*99999999999`` is an error).
+MAX_LAYERS = 1000
 #: Every name the spec language knows.
 LAYER_NAMES = tuple(sorted((*_NETWORK_LAYERS, *_PLAIN_BUILDERS)))
 _EXPECTED = f"comma-separated layer names among {', '.join(LAYER_NAMES)}, each optionally followed by *N with N >= 1"
@@ -46,9 +48,13 @@ def parse_spec(spec):
         name, star, count = (part.strip() for part in token.strip().lower().partition("*"))
         if name not in LAYER_NAMES:
             raise bad_value("spec", spec, f"{_EXPECTED}; {token.strip()!r} is not one")
+        if star and count.isdigit() and (len(count) > 4 or int(count) > MAX_LAYERS):
+            raise bad_value("spec", spec, f"at most {MAX_LAYERS} layers in all")
         if star and not (count.isdigit() and int(count) >= 1):
             raise bad_value("spec", spec, f"{_EXPECTED}; the count in {token.strip()!r} is not")
         names += [name] * (int(count) if star else 1)
+        if len(names) > MAX_LAYERS:
+            raise bad_value("spec", spec, f"at most {MAX_LAYERS} layers in all")
     return names
 
 

@@ -13,8 +13,8 @@ and its spec (``spec``), building the model and loading the data from a spec
 (``pictures``).
 """
 
+import contextlib
 import dataclasses
-import shutil
 import time
 from pathlib import Path
 
@@ -22,26 +22,45 @@ import numpy as np
 
 from .. import plots
 from ..checkpoint import load_checkpoint, write_atomically, write_json
+from ..checks import MAX_SAMPLES, check_int, check_memory, check_size
+from ..data import resolve_source
 from ..errors import bad_value
 from ..infer import Trainer, distributed, inference_gaps
 from ..runtime import resolve_device, set_seed
+from .directory import check_out, claimed, remove_stale_temporaries
 from .evaluation import evaluate
 from .pictures import draw_pictures
-from .recipes import MODELS, RECIPES, Recipe, build_model, load_data, recipe_for
+from .recipes import (MODELS, RECIPES, Recipe, build_model, check_spec, load_data, recipe_for,
+                      training_bytes)
+from .run_data import check_fingerprint, fingerprint, load_test_split, save_test_split
 from .spec import (CHECKPOINT, DATA_CACHE, RunSpec, check_fresh, default_run_dir, spec_from_state,
                    spec_to_dict)
 
-__all__ = ["CHECKPOINT", "DATA_CACHE", "MODELS", "RECIPES", "Recipe", "RunSpec", "build_model",
-           "default_run_dir", "draw_pictures", "evaluate", "evaluate_run", "load_run",
-           "sample_run", "spec_from_state", "train_run"]
+__all__ = ["CHECKPOINT", "DATA_CACHE", "Interrupted", "MODELS", "RECIPES", "Recipe", "RunSpec",
+           "build_model", "check_spec", "default_run_dir", "draw_pictures", "evaluate",
+           "evaluate_run", "load_run", "sample_run", "spec_from_state", "stored_spec",
+           "train_run"]
+
+
+#: The most images ``sample_run`` draws into its picture.
+PICTURE_IMAGES = 400
 
 
 def train_run(spec, out=None, resume=False, device=None, quiet=None):
     """Train (or, with ``resume``, continue) a run; returns ``(run_dir, metrics)``.
 
+    Everything is checked before the run directory is touched: ``spec`` (``check_spec``),
+    ``out``, the data, the model's size against the memory available.  A fresh run that fails
+    or is interrupted before its first checkpoint leaves nothing behind.  ``resume`` continues
+    the run in ``out`` up to ``spec.train.epochs`` epochs; every other field of ``spec`` must
+    equal the run's own (``stored_spec(out)`` gives it), and its data must be unchanged.
+
     Started by torchrun, every process calls this: they join one process group, train their
     shards, and rank 0 evaluates and writes the run; the other ranks return ``metrics=None``.
     """
+    check_spec(spec)
+    if out is None and resume:
+        raise bad_value("out", None, "the run directory to resume (--out DIR)")
     device, created = distributed.setup(resolve_device(device))
     finished = False
     try:
@@ -53,41 +72,86 @@ def train_run(spec, out=None, resume=False, device=None, quiet=None):
             distributed.teardown(finished)
 
 
+def stored_spec(run_dir):
+    """The ``RunSpec`` of the run in ``run_dir`` (checked), to change before a resume."""
+    return _load_state(run_dir, "cpu")[1]
+
+
+def _load_state(run_dir, device):
+    path = Path(run_dir) / CHECKPOINT
+    if not path.is_file():
+        raise bad_value("run_dir", str(run_dir),
+                        f"a run directory holding {CHECKPOINT} (written by pyro-lvm train)")
+    state = load_checkpoint(path, map_location=device)
+    return state, check_spec(spec_from_state(state, path))
+
+
+def _check_resume(spec, stored, state):
+    """``spec`` may differ from the run's own ``stored`` spec in its epochs alone, which
+    cannot be fewer than the epochs done."""
+    asked, own = spec_to_dict(spec), spec_to_dict(stored)
+    asked["data"], own["data"] = resolve_source(spec.data), resolve_source(stored.data)
+    asked_train, own_train = asked.pop("train"), own.pop("train")
+    asked_train.pop("epochs"), own_train.pop("epochs")
+    for name, value in [*asked.items(), *asked_train.items()]:
+        expected = own.get(name, own_train.get(name))
+        if value != expected:
+            raise bad_value(name, value, f"the run's own {expected!r} (a resumed run continues "
+                            "as it was made: only the epochs may change)")
+    done = int(state.get("epoch", 0))
+    if spec.train.epochs < done:
+        raise bad_value("epochs", spec.train.epochs, f"at least the {done} epochs the run has "
+                        "done (epochs counts all epochs, not more of them)")
+
+
 def _train_run(spec, out, resume, device, quiet):
+    recipe = recipe_for(spec.model)
+    if recipe.elbo is not None:
+        spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train, elbo=recipe.elbo))
     if resume:
-        if out is None:
-            raise bad_value("out", None, "the run directory to resume (--out DIR)")
-        run_dir = Path(out)
-        state = load_checkpoint(run_dir / CHECKPOINT, map_location=device)
-        epochs = spec.train.epochs
-        spec = spec_from_state(state)
-        spec.train = dataclasses.replace(spec.train, epochs=max(epochs, spec.train.epochs))
+        run_dir = check_out(out)
+        state, stored = _load_state(run_dir, device)
+        _check_resume(spec, stored, state)
     else:
-        recipe = recipe_for(spec.model)
-        if recipe.elbo is not None:
-            spec = dataclasses.replace(spec, train=dataclasses.replace(spec.train,
-                                                                       elbo=recipe.elbo))
-        run_dir = Path(out) if out is not None else Path(distributed.agree(
+        spec = dataclasses.replace(spec, data=resolve_source(spec.data))
+        run_dir = check_out(out if out is not None else distributed.agree(
             str(default_run_dir(spec))))
         check_fresh(run_dir)
         state = None
+    holding = claimed(run_dir, fresh=not resume) if distributed.is_main() \
+        else contextlib.nullcontext()
+    with holding:
+        try:
+            return _train_in(run_dir, spec, state, device, quiet)
+        except KeyboardInterrupt as interrupt:
+            raise Interrupted(interrupt, _last_epoch(run_dir)) from None
+
+
+def _train_in(run_dir, spec, state, device, quiet):
     recipe = recipe_for(spec.model)
-    fresh = not run_dir.exists()
-    try:
-        dataset = load_data(spec, device, run_dir)
-    except Exception:
-        if fresh:  # bad data leave nothing behind, not even a half-made data cache
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+    if state is not None:
+        check_fingerprint(state.get("data_files", []))
+    dataset = _load_in_turn(spec, device, run_dir)
     set_seed(spec.train.seed)
     config = recipe.config(spec, dataset.dim)
+    nbytes = training_bytes(spec.model, config)
+    if nbytes is not None:
+        sizes = ", ".join(f"{name}={getattr(spec, name)}" for name in recipe.options
+                          if name in ("latent_dim", "hidden", "components", "flow"))
+        check_memory("sizes", sizes, nbytes, device)
     lvm = build_model(spec.model, config).to(device)
     trainer = Trainer(lvm, spec.train, device=device)
     if state is not None:
         trainer.load_state_dict(state)
-    elif recipe.prepare is not None:
-        recipe.prepare(lvm, dataset.train, spec)
-    extra = {"kind": spec.model, "model_config": config, "spec": spec_to_dict(spec)}
+        files = state.get("data_files", [])
+    else:
+        files = fingerprint(spec.data)
+        if recipe.prepare is not None:
+            recipe.prepare(lvm, dataset.train, spec)
+    if distributed.is_main():
+        save_test_split(dataset, run_dir)
+    extra = {"kind": spec.model, "model_config": config, "spec": spec_to_dict(spec),
+             "data_files": files}
     start = time.perf_counter()
     history = trainer.fit(dataset.train, dataset.test, checkpoint=run_dir / CHECKPOINT,
                           preload=not dataset.mapped,
@@ -103,18 +167,57 @@ def _train_run(spec, out, resume, device, quiet):
     return run_dir, metrics
 
 
-def load_run(run_dir, device=None):
-    """``(lvm, dataset, spec)`` of the run in ``run_dir``, the model in evaluation mode."""
+def _load_in_turn(spec, device, run_dir):
+    """The run's data, read by rank 0 first (which alone writes its conversions into the
+    directory it holds), then by the other processes of a distributed run."""
+    dataset = load_data(spec, device, run_dir) if distributed.is_main() else None
+    distributed.agree(None)
+    return dataset if dataset is not None else load_data(spec, device, run_dir)
+
+
+class Interrupted(KeyboardInterrupt):
+    """A ``train`` stopped by Ctrl-C (or SIGTERM): says which checkpoint the run kept."""
+
+    def __init__(self, cause, epoch):
+        self.signal = getattr(cause, "signal", None)
+        self.epoch = epoch
+        super().__init__("interrupted before the first checkpoint; nothing was kept"
+                         if epoch is None else
+                         f"interrupted; the last checkpoint is epoch {epoch}")
+
+
+def _last_epoch(run_dir):
+    path = Path(run_dir) / CHECKPOINT
+    try:
+        return int(load_checkpoint(path)["epoch"]) if path.is_file() else None
+    except (ValueError, KeyError):
+        return None
+
+
+def load_run(run_dir, device=None, test_only=False):
+    """``(lvm, dataset, spec)`` of the run in ``run_dir``, the model in evaluation mode.
+
+    ``dataset`` is the run's data set, read from its source, whose files must be unchanged
+    since the run started.  With ``test_only`` it is instead the run's own copy of its test
+    set (``run_data``; both parts of the ``DataSplit`` are the test rows), so the run need
+    not be where it was trained, nor its source where it was: ``evaluate``, ``diagnose``,
+    ``sample`` and ``encode`` read it that way.  Runs made before 0.3.0, without that copy,
+    read their data from the source either way.
+    """
     device = resolve_device(device)
-    run_dir = Path(run_dir)
-    if not (run_dir / CHECKPOINT).is_file():
-        raise bad_value("run_dir", str(run_dir),
-                        f"a run directory holding {CHECKPOINT} (written by pyro-lvm train)")
-    state = load_checkpoint(run_dir / CHECKPOINT, map_location=device)
-    spec = spec_from_state(state)
-    dataset = load_data(spec, device, run_dir)
+    state, spec = _load_state(run_dir, device)
+    remove_stale_temporaries(run_dir)
+    dataset = load_test_split(run_dir, device) if test_only else None
+    if dataset is None:
+        check_fingerprint(state.get("data_files", []))
+        dataset = load_data(spec, device, Path(run_dir))
     lvm = build_model(state["kind"], state["model_config"]).to(device)
-    lvm.load_state_dict(state["model"])
+    try:
+        lvm.load_state_dict(state["model"])
+    except (RuntimeError, TypeError) as error:
+        raise bad_value("checkpoint", str(Path(run_dir) / CHECKPOINT),
+                        f"weights that fit the run's model ({str(error).splitlines()[0]})"
+                        ) from None
     lvm.eval()
     return lvm, dataset, spec
 
@@ -126,7 +229,9 @@ def evaluate_run(run_dir, num_samples=1000, device=None, seed=0, gaps=False, gap
     With ``gaps``, also split the gap log p(x) − ELBO into its approximation and amortization
     parts (``inference_gaps``).
     """
-    lvm, dataset, _ = load_run(run_dir, device)
+    check_size("num_samples", num_samples, MAX_SAMPLES)
+    check_int("gap_steps", gap_steps)
+    lvm, dataset, _ = load_run(run_dir, device, test_only=True)
     set_seed(seed)
     metrics = evaluate(lvm, dataset, num_samples)
     if gaps:
@@ -139,13 +244,24 @@ def evaluate_run(run_dir, num_samples=1000, device=None, seed=0, gaps=False, gap
 
 
 def sample_run(run_dir, num_samples=100, device=None, seed=0, out=None):
-    """Draw ``num_samples`` decoder means at prior draws; writes a PNG and a ``.npy``."""
-    lvm, dataset, _ = load_run(run_dir, device)
+    """Draw ``num_samples`` decoder means at prior draws; writes a PNG (of the first
+    ``PICTURE_IMAGES`` for images) and a ``.npy`` of all of them beside it."""
+    check_int("num_samples", num_samples)
+    out = Path(out) if out is not None else Path(run_dir) / f"samples-{num_samples}.png"
+    if out.suffix.lower() != ".png":
+        raise bad_value("out", str(out), "a path ending in .png (the array is written beside "
+                        "it, as .npy)")
+    lvm, dataset, _ = load_run(run_dir, device, test_only=True)
+    # the draws, their decoded values and the host copy of them
+    check_memory("num_samples", num_samples, 3 * 4 * num_samples * dataset.dim,
+                 dataset.test.device)
     set_seed(seed)
     samples = lvm.generate(num_samples).cpu()
-    out = Path(out) if out is not None else Path(run_dir) / f"samples-{num_samples}.png"
     if dataset.image_shape is not None:
-        plots.image_grid(samples, dataset.image_shape, out, f"{num_samples} samples")
+        shown = min(num_samples, PICTURE_IMAGES)
+        plots.image_grid(samples[:shown], dataset.image_shape, out,
+                         f"{num_samples} samples" if shown == num_samples else
+                         f"the first {shown} of {num_samples} samples")
     else:
         plots.scatter_pairs(dataset.test.cpu(), samples, out)
     array_path = write_atomically(out.with_suffix(".npy"),

@@ -3,12 +3,19 @@
 import dataclasses
 from collections.abc import Callable
 
+import torch
+
+from ..checks import MAX_SAMPLES, MAX_WIDTH, check_hidden, check_positive, check_size
 from ..data import load_dataset
 from ..data.dataset import check_batch_size
-from ..errors import bad_value
+from ..errors import bad_type, bad_value
 from ..flows import FlowDensity
+from ..flows.spec import parse_spec
+from ..guides.registry import check_guide_name
+from ..likelihoods import LIKELIHOODS
 from ..models import PPCA, VAE, GaussianMixture
-from .spec import DATA_CACHE
+from ..infer import TrainConfig
+from .spec import DATA_CACHE, RunSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -16,13 +23,15 @@ class Recipe:
     """How the command line builds and trains one kind of model.
 
     ``config(spec, data_dim)`` gives the constructor's keyword arguments (stored in the
-    checkpoint, so the model can be rebuilt); ``likelihood`` says whether the data are checked
+    checkpoint, so the model can be rebuilt); ``options`` names the spec fields it reads
+    (the others are refused when given); ``likelihood`` says whether the data are checked
     against ``spec.likelihood``; ``elbo`` forces an objective; ``prepare`` runs once on the
     training data before a fresh run's first epoch.
     """
 
     build: type
     config: Callable
+    options: tuple
     likelihood: bool = False
     elbo: str | None = None
     prepare: Callable | None = None
@@ -35,20 +44,22 @@ RECIPES = {
     "vae": Recipe(VAE, lambda spec, d: {
         "data_dim": d, "latent_dim": spec.latent_dim, "hidden": list(spec.hidden),
         "likelihood": spec.likelihood, "scale": spec.scale, "guide": spec.guide},
-        likelihood=True),
+        ("latent_dim", "hidden", "likelihood", "scale", "guide"), likelihood=True),
     "flow": Recipe(FlowDensity.from_spec, lambda spec, d: {
         "dim": d, "spec": spec.flow, "hidden": list(spec.hidden), "seed": spec.train.seed},
-        learning_rate=3e-3, epochs=40, batch_size=256),
+        ("flow", "hidden"), learning_rate=3e-3, epochs=40, batch_size=256),
     "ppca": Recipe(PPCA, lambda spec, d: {"data_dim": d, "latent_dim": spec.latent_dim},
-                   learning_rate=0.05),
+                   ("latent_dim",), learning_rate=0.05),
     "gmm": Recipe(GaussianMixture, lambda spec, d: {"data_dim": d,
                                                     "num_components": spec.components},
-                  elbo="enum", learning_rate=0.05,
+                  ("components",), elbo="enum", learning_rate=0.05,
                   prepare=lambda lvm, train, spec: lvm.init_from_data(train, seed=spec.train.seed)),
 }
 
 
 MODELS = sorted(RECIPES)
+#: The spec fields that some kinds of model read and others do not.
+MODEL_OPTIONS = tuple(sorted({name for recipe in RECIPES.values() for name in recipe.options}))
 
 
 def recipe_for(kind):
@@ -57,17 +68,64 @@ def recipe_for(kind):
     return RECIPES[kind]
 
 
+def default_spec(kind):
+    """The spec of a fresh run of ``kind`` with its recipe's training defaults."""
+    recipe = recipe_for(kind)
+    return RunSpec(model=kind, train=TrainConfig(
+        epochs=recipe.epochs, batch_size=recipe.batch_size,
+        learning_rate=recipe.learning_rate, elbo=recipe.elbo or "trace"))
+
+
 def build_model(kind, config):
     """The model/guide pair ``kind`` built from its stored ``config``."""
     return recipe_for(kind).build(**config)
+
+
+def training_bytes(kind, config):
+    """Bytes that training the pair ``kind`` needs for its parameters, their gradients and
+    Adam's two moments (4 copies), counted on the ``meta`` device without allocating;
+    ``None`` for a pair that cannot be built there (the flows' masks need real values)."""
+    try:
+        with torch.device("meta"):
+            lvm = build_model(kind, config)
+    except (NotImplementedError, RuntimeError):
+        return None
+    return 4 * sum(p.numel() * p.element_size() for p in lvm.parameters())
+
+
+def check_spec(spec):
+    """Refuse a ``RunSpec`` with a value no run can use, before anything is read or written."""
+    recipe = recipe_for(spec.model)
+    if not isinstance(spec.data, str) or not spec.data.strip():
+        raise bad_value("data", spec.data, "a data set name or a file path")
+    if spec.likelihood not in LIKELIHOODS:
+        raise bad_value("likelihood", spec.likelihood, f"one of {sorted(LIKELIHOODS)}")
+    check_size("latent_dim", spec.latent_dim, MAX_WIDTH)
+    for width in check_hidden(spec.hidden):
+        check_size("hidden", width, MAX_WIDTH)
+    check_positive("scale", spec.scale, allow_none=True)
+    if "guide" in recipe.options:
+        check_guide_name(spec.guide)
+    check_size("components", spec.components, MAX_WIDTH)
+    if "flow" in recipe.options:
+        parse_spec(spec.flow)
+    check_size("eval_samples", spec.eval_samples, MAX_SAMPLES)
+    if not isinstance(spec.memmap, bool):
+        raise bad_type("memmap", spec.memmap, "True or False")
+    return spec
+
+
+def data_likelihood(spec):
+    """The likelihood the run's data are checked against: the VAE's, none for the others
+    (PPCA, the mixture and the flows take any real values)."""
+    return spec.likelihood if recipe_for(spec.model).likelihood else None
 
 
 def load_data(spec, device, run_dir=None):
     """The run's data set.  CSV and IDX files are converted once to ``.npy`` in
     ``run_dir/data/`` (atomically) by the first command that reads them, and read from there;
     with ``spec.memmap`` the training rows stay in a memory map of that ``.npy``."""
-    likelihood = spec.likelihood if recipe_for(spec.model).likelihood else None
-    dataset = load_dataset(spec.data, likelihood=likelihood, seed=spec.train.seed,
+    dataset = load_dataset(spec.data, likelihood=data_likelihood(spec), seed=spec.train.seed,
                            cache_dir=None if run_dir is None else run_dir / DATA_CACHE,
                            mapped=spec.memmap)
     if dataset.test is None:

@@ -53,9 +53,25 @@ def spec_to_dict(spec):
     return record
 
 
-def spec_from_state(state):
-    """The ``RunSpec`` stored in a checkpoint."""
-    record = dict(state["spec"])
-    record["hidden"] = tuple(record["hidden"])
-    record["train"] = TrainConfig(**record["train"])
-    return RunSpec(**record)
+#: What a run's checkpoint holds beside the trainer's state.
+RUN_KEYS = ("kind", "model_config", "spec", "model")
+
+
+def spec_from_state(state, path=CHECKPOINT):
+    """The ``RunSpec`` stored in a checkpoint (read from ``path``); a checkpoint without one,
+    or with one this version cannot read, is a ``ValueError`` naming what is wrong."""
+    missing = [key for key in RUN_KEYS if key not in state]
+    if missing:
+        raise bad_value("checkpoint", str(path), "a checkpoint written by pyro-lvm train "
+                        f"(this one has no {', '.join(missing)})")
+    record = state["spec"]
+    try:
+        record = {**record, "hidden": tuple(record["hidden"]),
+                  "train": TrainConfig(**record["train"])}
+        spec = RunSpec(**record)
+    except (TypeError, KeyError, ValueError) as error:
+        raise bad_value("checkpoint", str(path), "a run spec this version can read "
+                        f"({type(error).__name__}: {error})") from None
+    if state["kind"] != spec.model or not isinstance(state["model_config"], dict):
+        raise bad_value("checkpoint", str(path), f"a model config of a {spec.model!r} run")
+    return spec
