@@ -71,6 +71,15 @@ def write_json(obj, path):
     return write_atomically(path, lambda handle: handle.write(text.encode()))
 
 
+def _reason(error):
+    """The first sentence of torch's error that says what is wrong with the file, without
+    its advice on loading untrusted files as arbitrary objects (never to be followed here)."""
+    lines = [line.strip() for line in str(error).splitlines()
+             if line.strip() and "weights_only" not in line and "documentation" not in line]
+    first = lines[0].split(". ")[0].rstrip(".") if lines else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
 def load_checkpoint(path: str | os.PathLike,
                     map_location: str | torch.device = "cpu") -> dict:
     """Read a checkpoint written by ``save_checkpoint`` (``weights_only=True``).
@@ -89,8 +98,7 @@ def load_checkpoint(path: str | os.PathLike,
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # torch raises several kinds for corrupt or foreign files
         raise bad_value("checkpoint", str(path),
-                        f"a readable pyro_lvm checkpoint ({type(error).__name__}: {error})"
-                        ) from None
+                        f"a readable pyro_lvm checkpoint ({_reason(error)})") from None
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         raise bad_value("checkpoint", str(path),
                         f"a pyro_lvm checkpoint of format version {FORMAT_VERSION}")

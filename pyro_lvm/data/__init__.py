@@ -50,7 +50,7 @@ def resolve_source(source: str) -> str:
     """``source`` with its file or directory made absolute, so that it names the same data
     from any working directory (the embedded sets are returned as they are)."""
     path = _source_path(source)
-    if path is None:
+    if path is None or not path.exists():  # what is not there is reported as it was typed
         return source
     return ("mnist:" if source.startswith("mnist:") else "") + str(path.resolve())
 

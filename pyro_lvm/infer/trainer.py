@@ -76,8 +76,8 @@ class TrainConfig:
         if self.jit not in (None, True, False):
             raise bad_value("jit", self.jit, "True, False or None (compile the built-in models)")
         if self.clip_norm is not None and not (
-                isinstance(self.clip_norm, (int, float)) and self.clip_norm > 0):
-            raise bad_value("clip_norm", self.clip_norm, "a positive number or None")
+                isinstance(self.clip_norm, (int, float)) and 0 < self.clip_norm < math.inf):
+            raise bad_value("clip_norm", self.clip_norm, "a finite positive number or None")
         check_int("seed", self.seed, 0)
         make_elbo(self.elbo, self.num_particles)  # validates the name
 

@@ -216,7 +216,7 @@ def load_run(run_dir, device=None, test_only=False):
         lvm.load_state_dict(state["model"])
     except (RuntimeError, TypeError) as error:
         raise bad_value("checkpoint", str(Path(run_dir) / CHECKPOINT),
-                        f"weights that fit the run's model ({str(error).splitlines()[0]})"
+                        f"weights that fit the run's model ({' '.join(str(error).split())[:240]})"
                         ) from None
     lvm.eval()
     return lvm, dataset, spec

@@ -25,7 +25,7 @@ from .spec import CHECKPOINT
 LOCK = ".lock"
 #: Temporaries without a pid (written before 0.3.0) older than this many seconds are stale.
 LEGACY_TEMPORARY_AGE = 3600.0
-_TEMPORARY = re.compile(r"^\..+\.(?:(?P<pid>\d+)-(?P<host>[0-9a-f]{8})\.)?[^.]+\.tmp$")
+_TEMPORARY = re.compile(r"^\..+?\.(?:(?P<pid>\d+)-(?P<host>[0-9a-f]{8})\.)?[^.]+\.tmp$")
 
 
 def check_out(run_dir):
