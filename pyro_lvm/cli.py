@@ -102,6 +102,9 @@ def build_parser():
                        help="continue the run in --out up to --epochs epochs in all (default: "
                             "the epochs it was started with); other options must be the run's")
     train.add_argument("--quiet", action="store_true", default=False, help="no progress bar")
+    train.add_argument("--dist-timeout", type=float, default=None,
+                       help="under torchrun, seconds a process waits for the others before "
+                            "the job fails (default 120 on CPUs, 600 on GPUs)")
     _add_common(train, seed=argparse.SUPPRESS)
 
     evaluate = commands.add_parser("evaluate", help="ELBO and log p(x) of a run on its test set")
@@ -203,7 +206,8 @@ def _spec_from_options(args):
 def _train(args):
     spec = _spec_from_options(args)
     run_dir, metrics = train_run(spec, out=args.out, resume=args.resume, device=args.device,
-                                 quiet=True if args.quiet else None)
+                                 quiet=True if args.quiet else None,
+                                 dist_timeout=args.dist_timeout)
     if metrics is None:  # a distributed run's rank > 0: rank 0 reports
         return
     print(_table(_metric_rows(metrics)))

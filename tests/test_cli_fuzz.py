@@ -76,7 +76,8 @@ CASES = [
     "train --likelihood gaussian --scale inf", "train --likelihood gaussian --scale 0",
     "train --scale -1", "train --likelihood poisson", "train --elbo foo", "train --guide bogus",
     "train --guide flow:glow", "train --guide flow:iaf*99999999999", "train --seed -1",
-    "train --threads 0", "train --device tpu", "train bogusmodel", "train --bogus-option",
+    "train --threads 0", "train --dist-timeout -1", "train --dist-timeout inf",
+    "train --device tpu", "train bogusmodel", "train --bogus-option",
     # options the model does not read
     "train ppca --guide fullrank", "train gmm --guide meanfield", "train flow --guide meanfield",
     "train flow --latent-dim 3", "train ppca --likelihood gaussian", "train vae --components 4",

@@ -207,6 +207,21 @@ def test_torchrun_without_rendezvous_address_is_a_clear_error(monkeypatch):
         distributed.setup(torch.device("cpu"))
 
 
+def test_the_timeout_is_short_on_cpus_and_can_be_set(monkeypatch):
+    monkeypatch.delenv(distributed.TIMEOUT_VARIABLE, raising=False)
+    assert distributed.timeout_seconds("cpu") == distributed.CPU_TIMEOUT == 120.0
+    assert distributed.timeout_seconds("cuda") == distributed.DEFAULT_TIMEOUT == 600.0
+    assert distributed.timeout_seconds("cpu", 7) == 7.0
+    monkeypatch.setenv(distributed.TIMEOUT_VARIABLE, "30")
+    assert distributed.timeout_seconds("cpu") == 30.0 and distributed.timeout_seconds(
+        "cpu", 5) == 5.0
+    for bad in (0, -1, float("inf"), float("nan"), "soon"):
+        with pytest.raises(ValueError, match="timeout: got"):
+            distributed.timeout_seconds("cpu", bad)
+    with pytest.raises(ValueError, match="timeout: got"):  # checked without a group too
+        distributed.setup(torch.device("cpu"), timeout=-3)
+
+
 @pytest.mark.slow
 def test_an_unreachable_rendezvous_is_an_error_after_the_timeout(monkeypatch):
     for name, value in dict(WORLD_SIZE="2", RANK="1", LOCAL_RANK="1", MASTER_ADDR="127.0.0.1",

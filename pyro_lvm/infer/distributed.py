@@ -17,6 +17,7 @@ the one-process estimator with batch B (the Monte Carlo draws differ per rank).
 
 import contextlib
 import datetime
+import math
 import os
 
 import torch
@@ -24,10 +25,15 @@ import torch.distributed as dist
 
 from ..errors import bad_value
 
-#: Seconds a collective (or the rendezvous) may wait before the job fails instead of hanging.
+#: Seconds a collective (or the rendezvous) may wait before the job fails instead of hanging:
+#: on GPUs (NCCL), and on CPUs (gloo), where a step is short and a hung peer should end the job
+#: soon.
 DEFAULT_TIMEOUT = 600.0
-#: Environment variable that overrides ``DEFAULT_TIMEOUT`` (seconds).
+CPU_TIMEOUT = 120.0
+#: Environment variable that overrides the default timeout (seconds).
 TIMEOUT_VARIABLE = "PYRO_LVM_DIST_TIMEOUT"
+#: Seconds the other processes wait at the end for rank 0's evaluation and pictures (gloo).
+FINAL_WAIT = 3600.0
 _LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
 
 
@@ -60,25 +66,37 @@ def launched():
     return int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
-def timeout_seconds():
-    """The collective timeout: ``$PYRO_LVM_DIST_TIMEOUT`` or ``DEFAULT_TIMEOUT``."""
-    text = os.environ.get(TIMEOUT_VARIABLE, str(DEFAULT_TIMEOUT))
+_timeout = None  # the group's timeout, once joined
+
+
+def timeout_seconds(device_type="cuda", timeout=None):
+    """The collective timeout: ``timeout`` if given, else ``$PYRO_LVM_DIST_TIMEOUT``, else
+    ``DEFAULT_TIMEOUT`` on CUDA and ``CPU_TIMEOUT`` on the CPU; in a joined group, the
+    group's."""
+    if timeout is None and _timeout is not None:
+        return _timeout
+    default = DEFAULT_TIMEOUT if device_type == "cuda" else CPU_TIMEOUT
+    argument = "timeout" if timeout is not None else TIMEOUT_VARIABLE
+    text = timeout if timeout is not None else os.environ.get(TIMEOUT_VARIABLE, str(default))
     try:
         value = float(text)
-    except ValueError:
+    except (TypeError, ValueError):
         value = -1.0
-    if not value > 0:
-        raise bad_value(TIMEOUT_VARIABLE, text, "a positive number of seconds")
+    if not 0 < value < math.inf:
+        raise bad_value(argument, text, "a positive number of seconds")
     return value
 
 
-def setup(device):
+def setup(device, timeout=None):
     """Join the process group torchrun described; returns ``(device, created)``.
 
     Does nothing (``(device, False)``) unless ``WORLD_SIZE > 1`` or when a group exists.  On
     CUDA each process takes ``cuda:$LOCAL_RANK`` and the backend is ``nccl``; on the CPU it is
-    ``gloo``.  ``created`` says whether the caller should ``teardown`` the group.
+    ``gloo``.  ``timeout`` (seconds; ``timeout_seconds``) bounds every collective.
+    ``created`` says whether the caller should ``teardown`` the group.
     """
+    global _timeout
+    seconds = timeout_seconds(device.type, timeout)  # checked with or without a group
     if not launched() or dist.is_initialized():
         return device, False
     missing = [name for name in _LAUNCH_VARIABLES if name not in os.environ]
@@ -89,7 +107,7 @@ def setup(device):
     if device.type == "cuda":
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
-    timeout = datetime.timedelta(seconds=timeout_seconds())
+    timeout = datetime.timedelta(seconds=seconds)
     try:
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timeout,
                                 **({"device_id": device} if device.type == "cuda" else {}))
@@ -98,6 +116,7 @@ def setup(device):
             f"rank {os.environ['RANK']}: could not join the process group at "
             f"{os.environ['MASTER_ADDR']}:{os.environ['MASTER_PORT']} within "
             f"{timeout.total_seconds():g} s ({type(error).__name__}: {error})") from None
+    _timeout = seconds
     return device, True
 
 
@@ -105,10 +124,15 @@ def teardown(finished=True):
     """Leave the process group.  After a run that ``finished``, first wait for every rank (rank 0
     is still evaluating and writing when the others are done), so that no process tears its
     connections down while a peer still holds them; after a failure, leave at once."""
+    global _timeout
     if dist.is_initialized():
-        if finished:
+        if finished and dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=datetime.timedelta(
+                seconds=max(FINAL_WAIT, timeout_seconds())))
+        elif finished:
             dist.barrier()
         dist.destroy_process_group()
+    _timeout = None
 
 
 def check_batch(batch_size):
@@ -162,7 +186,7 @@ def translated_failures():
             raise
         raise DistributedError(
             f"rank {rank()}: another process of the job failed or stopped answering "
-            f"(timeout {timeout_seconds():g} s, set by ${TIMEOUT_VARIABLE}); "
+            f"(timeout {timeout_seconds():g} s: --dist-timeout or ${TIMEOUT_VARIABLE}); "
             f"stopping. Cause: {type(error).__name__}: {error}") from None
 
 

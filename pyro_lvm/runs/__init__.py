@@ -46,7 +46,7 @@ __all__ = ["CHECKPOINT", "DATA_CACHE", "Interrupted", "MODELS", "RECIPES", "Reci
 PICTURE_IMAGES = 400
 
 
-def train_run(spec, out=None, resume=False, device=None, quiet=None):
+def train_run(spec, out=None, resume=False, device=None, quiet=None, dist_timeout=None):
     """Train (or, with ``resume``, continue) a run; returns ``(run_dir, metrics)``.
 
     Everything is checked before the run directory is touched: ``spec`` (``check_spec``),
@@ -55,13 +55,15 @@ def train_run(spec, out=None, resume=False, device=None, quiet=None):
     the run in ``out`` up to ``spec.train.epochs`` epochs; every other field of ``spec`` must
     equal the run's own (``stored_spec(out)`` gives it), and its data must be unchanged.
 
-    Started by torchrun, every process calls this: they join one process group, train their
-    shards, and rank 0 evaluates and writes the run; the other ranks return ``metrics=None``.
+    Started by torchrun, every process calls this: they join one process group (whose
+    collectives wait at most ``dist_timeout`` seconds: ``distributed.timeout_seconds``), train
+    their shards, and rank 0 evaluates and writes the run; the other ranks return
+    ``metrics=None``.
     """
     check_spec(spec)
     if out is None and resume:
         raise bad_value("out", None, "the run directory to resume (--out DIR)")
-    device, created = distributed.setup(resolve_device(device))
+    device, created = distributed.setup(resolve_device(device), dist_timeout)
     finished = False
     try:
         result = _train_run(spec, out, resume, device, quiet)
