@@ -139,7 +139,7 @@ def test_an_mnist_run_reads_its_idx_files_through_npy_conversions(tmp_path, monk
                    train=Config(epochs=1, batch_size=8))
     run_dir, _ = train_run(spec, out=tmp_path / "run", device="cpu", quiet=True)
     assert sorted(p.name for p in (run_dir / "data").iterdir()) == [
-        "t10k-images-idx3-ubyte.npy", "t10k-labels-idx1-ubyte.npy",
+        "t10k-images-idx3-ubyte.npy", "t10k-labels-idx1-ubyte.npy", "test.npz",
         "train-images-idx3-ubyte.npy", "train-labels-idx1-ubyte.npy"]
     monkeypatch.setattr(files, "read_idx", lambda path: pytest.fail(f"parsed {path} again"))
     _, dataset, _ = load_run(run_dir, device="cpu")

@@ -203,7 +203,7 @@ def load_run(run_dir, device=None, test_only=False):
     since the run started.  With ``test_only`` it is instead the run's own copy of its test
     set (``run_data``; both parts of the ``DataSplit`` are the test rows), so the run need
     not be where it was trained, nor its source where it was: ``evaluate``, ``diagnose``,
-    ``sample`` and ``encode`` read it that way.  Runs made before 0.3.0, without that copy,
+    ``sample`` and ``encode`` read it that way.  Runs made before 0.2.1, without that copy,
     read their data from the source either way.
     """
     device = resolve_device(device)

@@ -23,7 +23,7 @@ from ..errors import bad_value
 from .spec import CHECKPOINT
 
 LOCK = ".lock"
-#: Temporaries without a pid (written before 0.3.0) older than this many seconds are stale.
+#: Temporaries without a pid (written before 0.2.1) older than this many seconds are stale.
 LEGACY_TEMPORARY_AGE = 3600.0
 _TEMPORARY = re.compile(r"^\..+?\.(?:(?P<pid>\d+)-(?P<host>[0-9a-f]{8})\.)?[^.]+\.tmp$")
 

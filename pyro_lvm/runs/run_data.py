@@ -62,7 +62,7 @@ def save_test_split(dataset, run_dir):
 
 def load_test_split(run_dir, device):
     """The run's copy of its test set as a ``DataSplit`` whose two parts are both the test
-    rows (a run is evaluated on those alone), or ``None`` for a run made before 0.3.0."""
+    rows (a run is evaluated on those alone), or ``None`` for a run made before 0.2.1."""
     path = Path(run_dir) / DATA_CACHE / TEST_SPLIT
     if not path.is_file():
         return None
