@@ -86,6 +86,8 @@ CASES = [
     "train gmm --components 0", "train gmm --components 10000000",
     "train flow --data moons --flow lu*99999999999", "train flow --data moons --flow maf,glow",
     "train flow --data moons --flow ''",
+    "train flow --data moons --flow maf*100 --hidden 100000,100000",
+    "train --guide flow:iaf*50 --hidden 100000,100000",
     # data
     "train --data {root}/no-such.csv", "train --data {root}/nan.csv --likelihood gaussian",
     "train --data {root}/text.csv", "train --data {root}/empty.csv",

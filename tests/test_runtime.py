@@ -25,3 +25,20 @@ def test_vae_trains_on_cuda():
                       device="cuda")
     history = trainer.fit(x, x[:16])
     assert next(trainer.lvm.parameters()).is_cuda and math.isfinite(history[-1]["test_elbo"])
+
+
+@pytest.mark.parametrize("kind, config", [
+    ("vae", {"data_dim": 9, "latent_dim": 3, "hidden": [7], "likelihood": "gaussian",
+             "scale": None, "guide": guide}) for guide in ("meanfield", "fullrank",
+                                                           "flow:iaf,coupling,lu,qr,shuffle")
+] + [
+    ("flow", {"dim": 3, "spec": "lu,qr,maf,iaf,coupling,shuffle,reverse", "hidden": [5],
+              "seed": 0}),
+    ("ppca", {"data_dim": 6, "latent_dim": 2}),
+    ("gmm", {"data_dim": 4, "num_components": 3}),
+])
+def test_the_memory_check_counts_every_parameter_without_allocating(kind, config):
+    from pyro_lvm.runs.recipes import build_model, training_bytes
+    built = build_model(kind, config)
+    # parameter, gradient and Adam's two moments, float32
+    assert training_bytes(kind, config) == 4 * 4 * sum(p.numel() for p in built.parameters())

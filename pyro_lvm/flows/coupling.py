@@ -31,7 +31,7 @@ def coupling_mask(dim, mask=None):
     if dim < 2:
         raise bad_value("dim", dim, "at least 2 for a coupling layer (it needs a kept and a changed coordinate)")
     if mask is None:
-        return torch.arange(dim) < dim // 2
+        return torch.arange(dim, device="cpu") < dim // 2
     mask = torch.as_tensor(mask)
     if mask.shape != (dim,) or mask.dtype != torch.bool or mask.all() or not mask.any():
         raise bad_value(
@@ -52,7 +52,7 @@ class _Coupling:
         self.log_scale_bound = check_bound(log_scale_bound)
         self.kept_dim = int(mask.sum())
         front = torch.cat([mask.nonzero().flatten(), (~mask).nonzero().flatten()])
-        in_order = torch.equal(front, torch.arange(self.dim))
+        in_order = torch.equal(front, torch.arange(self.dim, device="cpu"))
         self.register_buffer("mask", mask, persistent=False)
         self.register_buffer("gather", None if in_order else front, persistent=False)
         self.register_buffer("scatter", None if in_order else torch.argsort(front), persistent=False)

@@ -14,7 +14,8 @@ from .base import Bijection
 def check_permutation(argument, permutation, dim=None):
     """``permutation`` as a LongTensor holding each of ``0 .. D-1`` exactly once."""
     try:
-        perm = torch.as_tensor(permutation)
+        perm = permutation if isinstance(permutation, torch.Tensor) else torch.as_tensor(
+            permutation, device="cpu")  # index data: never on the meta device
     except (TypeError, ValueError, RuntimeError):
         raise bad_value(argument, permutation, "a sequence of integers") from None
     size = perm.numel() if dim is None else dim
@@ -23,7 +24,7 @@ def check_permutation(argument, permutation, dim=None):
         integral
         and perm.dim() == 1
         and perm.numel() == size > 0
-        and torch.equal(perm.long().sort().values.cpu(), torch.arange(size))
+        and torch.equal(perm.long().sort().values.cpu(), torch.arange(size, device="cpu"))
     )
     if not valid:
         expected = f"a permutation of 0 .. {size - 1}" if size else "a non-empty permutation of 0 .. D-1"
@@ -42,13 +43,13 @@ class Permute(Bijection):
     @classmethod
     def reverse(cls, dim):
         """``π = (D-1, ..., 0)``: the last coordinate becomes the first."""
-        return cls(torch.arange(check_int("dim", dim) - 1, -1, -1))
+        return cls(torch.arange(check_int("dim", dim) - 1, -1, -1, device="cpu"))
 
     @classmethod
     def random(cls, dim, seed=0):
         """A uniformly random ``π`` drawn from its own generator seeded with ``seed``."""
         generator = torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
-        return cls(torch.randperm(check_int("dim", dim), generator=generator))
+        return cls(torch.randperm(check_int("dim", dim), generator=generator, device="cpu"))
 
     def _forward(self, x):
         return x[..., self.permutation], self._log_det(x, None)

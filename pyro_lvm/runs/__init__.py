@@ -136,11 +136,9 @@ def _train_in(run_dir, spec, state, device, quiet):
     dataset = _load_in_turn(spec, device, run_dir)
     set_seed(spec.train.seed)
     config = recipe.config(spec, dataset.dim)
-    nbytes = training_bytes(spec.model, config)
-    if nbytes is not None:
-        sizes = ", ".join(f"{name}={getattr(spec, name)}" for name in recipe.options
-                          if name in ("latent_dim", "hidden", "components", "flow"))
-        check_memory("sizes", sizes, nbytes, device)
+    sizes = ", ".join(f"{name}={getattr(spec, name)}" for name in recipe.options
+                      if name in ("latent_dim", "hidden", "components", "flow"))
+    check_memory("sizes", sizes, training_bytes(spec.model, config), device)
     lvm = build_model(spec.model, config).to(device)
     trainer = Trainer(lvm, spec.train, device=device)
     if state is not None:

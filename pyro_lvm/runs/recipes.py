@@ -83,13 +83,9 @@ def build_model(kind, config):
 
 def training_bytes(kind, config):
     """Bytes that training the pair ``kind`` needs for its parameters, their gradients and
-    Adam's two moments (4 copies), counted on the ``meta`` device without allocating;
-    ``None`` for a pair that cannot be built there (the flows' masks need real values)."""
-    try:
-        with torch.device("meta"):
-            lvm = build_model(kind, config)
-    except (NotImplementedError, RuntimeError):
-        return None
+    Adam's two moments (4 copies), counted on the ``meta`` device without allocating."""
+    with torch.device("meta"):
+        lvm = build_model(kind, config)
     return 4 * sum(p.numel() * p.element_size() for p in lvm.parameters())
 
 
