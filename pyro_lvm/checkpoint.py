@@ -27,6 +27,12 @@ def host_tag():
     return hashlib.sha1(socket.gethostname().encode()).hexdigest()[:8]
 
 
+def _umask():
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
 def write_atomically(path, write):
     """Call ``write(handle)`` on a temporary file beside ``path``, then rename it to ``path``.
 
@@ -39,6 +45,7 @@ def write_atomically(path, write):
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-{host_tag()}.",
                                suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # the mode open() would give, not mkstemp's 0600
         with os.fdopen(fd, "wb") as handle:
             write(handle)
             handle.flush()

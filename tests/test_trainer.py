@@ -1,5 +1,8 @@
 """The trainer: resume equals straight training, divergence keeps the checkpoint, seeds repeat."""
 
+import os
+import stat
+
 import pyro
 import pyro.distributions as dist
 import pytest
@@ -144,6 +147,20 @@ def test_checkpoint_write_is_atomic_and_loading_is_weights_only(tmp_path, monkey
         load_checkpoint(evil)
     write_json({"a": 1}, tmp_path / "m.json")
     assert (tmp_path / "m.json").read_text().strip() == '{\n  "a": 1\n}'
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_atomic_writes_keep_the_mode_open_would_give(tmp_path, umask, mode):
+    previous = os.umask(umask)
+    try:
+        written = [save_checkpoint({"a": torch.ones(1)}, tmp_path / "c.pt"),
+                   write_json({"a": 1}, tmp_path / "m.json")]
+        (tmp_path / "plain").write_text("x")
+        assert os.umask(umask) == umask  # the umask is left as it was
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE((tmp_path / "plain").stat().st_mode) == mode
+    assert [stat.S_IMODE(path.stat().st_mode) for path in written] == [mode, mode]
 
 
 class _Evil:
