@@ -17,6 +17,7 @@ from .diagnostics import diagnose, encode
 from .diagnostics.report import DIRECTORY, NUM_SAMPLES
 from .errors import bad_value
 from .runs import load_run
+from .runs.directory import check_writable
 from .runs.recipes import data_likelihood
 from .runtime import resolve_device, set_seed
 
@@ -46,6 +47,7 @@ def encode_run(run_dir, data, out, sample=False, batch_size=1024, device=None, s
     check_size("num_samples", num_samples, MAX_SAMPLES)
     check_int("batch_size", batch_size)
     lvm, _, spec = load_run(run_dir, device, test_only=True)
+    check_writable("out", out.parent)
     rows = load_array_file(data, test_fraction=0.0).train
     rows = validate_data(rows, likelihood=data_likelihood(spec), argument=f"data {data}")
     rows = rows.to(device)
@@ -59,6 +61,7 @@ def diagnose_run(run_dir, device=None, quiet=None, num_samples=NUM_SAMPLES, seed
     (report.html, diagnostics.json, PNGs) and returns the verdict numbers."""
     check_size("num_samples", num_samples, MAX_SAMPLES)
     lvm, dataset, _ = load_run(run_dir, device, test_only=True)
+    check_writable("run_dir", run_dir)
     history_path = Path(run_dir) / "history.json"
     history = json.loads(history_path.read_text()) if history_path.is_file() else None
     verdict = diagnose(lvm, dataset, Path(run_dir) / DIRECTORY, history, num_samples,

@@ -131,6 +131,23 @@ def test_a_read_only_place_is_refused_before_training(tmp_path, monkeypatch, cap
         parent.chmod(0o755)
 
 
+@pytest.mark.parametrize("command", [
+    ["evaluate", "{run}", "-k", "5"], ["diagnose", "{run}", "--num-samples", "20", "--quiet"],
+    ["sample", "{run}", "-n", "4"],
+    ["encode", "{run}", "--data", "{rows}", "--out", "{run}/latents.csv"]])
+def test_a_read_only_run_is_refused_before_the_work(run_dir, tmp_path, monkeypatch, capsys,
+                                                     command):
+    rows = tmp_path / "rows.npy"
+    np.save(rows, np.zeros((3, 64), dtype=np.float32))
+    from pyro_lvm.runs import directory
+    monkeypatch.setattr(directory.os, "access", lambda path, mode: False)
+    before = sorted(run_dir.rglob("*"))
+    with pytest.raises(SystemExit) as exit_:
+        main([part.format(run=run_dir, rows=rows) for part in command] + ["--device", "cpu"])
+    assert exit_.value.code == 2 and "is read-only)" in _error_line(capsys)
+    assert sorted(run_dir.rglob("*")) == before
+
+
 @pytest.mark.slow
 def test_encode_a_ppca_run_on_real_valued_rows(tmp_path, capsys):
     rng = np.random.default_rng(0)

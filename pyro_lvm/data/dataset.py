@@ -8,6 +8,7 @@ by the trainer.
 
 import dataclasses
 import math
+import mmap
 from numbers import Integral, Real
 
 import numpy as np
@@ -17,8 +18,13 @@ from ..checks import check_int
 from ..errors import bad_type, bad_value
 from ..runtime import resolve_device
 
-#: Rows checked at a time by ``validate_data``.
+#: Rows checked at a time by ``validate_data``: at most ``_BLOCK_ROWS``, and at most
+#: ``_BLOCK_BYTES`` of them (a few times that is made in temporaries).
 _BLOCK_ROWS = 1 << 16
+_BLOCK_BYTES = 16 << 20
+#: The memory maps of ``open_npy``: address of the first row -> (address past the last row,
+#: weak reference to its ``mmap.mmap``).
+_MAPS = {}
 #: The threshold that turns intensities in [0, 1] into 0/1 pixels: ``x > BINARY_THRESHOLD``.
 BINARY_THRESHOLD = 0.5
 
@@ -28,6 +34,27 @@ def _from_numpy(array):
     if not array.flags.writeable:
         array = array.copy()
     return torch.from_numpy(np.ascontiguousarray(array))
+
+
+def drop_mapped_pages(x):
+    """Unmap the pages of the ``open_npy`` memory map that the tensor ``x`` lies in; nothing for
+    other tensors.
+
+    The pages of a file mapping that have been read count in the process's resident memory
+    until they are unmapped, so one pass over a mapped file (a validation, an epoch) would
+    leave all of it resident.  ``MADV_DONTNEED`` unmaps them: the file stays in the page cache
+    (which the kernel may reclaim) and a row read again is mapped again, the same bytes.  It
+    also discards anything written into the copy-on-write map: a mapped data set is only read.
+    """
+    if x.device.type != "cpu" or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    address = x.data_ptr()
+    for start, (end, ref) in list(_MAPS.items()):
+        mapping = ref()
+        if mapping is None:
+            del _MAPS[start]
+        elif start <= address < end:
+            mapping.madvise(mmap.MADV_DONTNEED)
 
 
 def _as_floating_tensor(x, argument):
@@ -78,8 +105,9 @@ def validate_data(x: torch.Tensor | np.ndarray | list, likelihood: str | None = 
         raise bad_value(argument, tuple(x.shape), "at least one row and one column")
     n_nan = n_inf = 0
     first_row, low, high = None, math.inf, -math.inf
-    for start in range(0, rows, _BLOCK_ROWS):  # blocks: a memory map is never read whole
-        block = x[start:start + _BLOCK_ROWS]
+    step = max(1, min(_BLOCK_ROWS, _BLOCK_BYTES // (columns * x.element_size())))
+    for start in range(0, rows, step):  # blocks: a memory map is never read whole
+        block = x[start:start + step]
         bad = ~torch.isfinite(block)
         if bool(bad.any()):
             n_nan += int(torch.isnan(block).sum())
@@ -88,6 +116,7 @@ def validate_data(x: torch.Tensor | np.ndarray | list, likelihood: str | None = 
                 else first_row
         elif first_row is None and likelihood == "bernoulli":
             low, high = min(low, float(block.min())), max(high, float(block.max()))
+        drop_mapped_pages(block)  # nor kept: the rows read are unmapped again
     if first_row is not None:
         raise bad_value(argument, f"{n_nan} NaN and {n_inf} infinite values, the first in row "
                         f"{first_row}", "finite numbers only")

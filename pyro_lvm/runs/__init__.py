@@ -27,7 +27,7 @@ from ..data import resolve_source
 from ..errors import bad_value
 from ..infer import Trainer, distributed, inference_gaps
 from ..runtime import resolve_device, set_seed
-from .directory import check_out, claimed, remove_stale_temporaries
+from .directory import check_out, check_writable, claimed, remove_stale_temporaries
 from .evaluation import evaluate
 from .pictures import draw_pictures
 from .recipes import (MODELS, RECIPES, Recipe, build_model, check_spec, load_data, recipe_for,
@@ -232,6 +232,7 @@ def evaluate_run(run_dir, num_samples=1000, device=None, seed=0, gaps=False, gap
     check_size("num_samples", num_samples, MAX_SAMPLES)
     check_int("gap_steps", gap_steps)
     lvm, dataset, _ = load_run(run_dir, device, test_only=True)
+    check_writable("run_dir", run_dir)
     set_seed(seed)
     metrics = evaluate(lvm, dataset, num_samples)
     if gaps:
@@ -252,6 +253,7 @@ def sample_run(run_dir, num_samples=100, device=None, seed=0, out=None):
         raise bad_value("out", str(out), "a path ending in .png (the array is written beside "
                         "it, as .npy)")
     lvm, dataset, _ = load_run(run_dir, device, test_only=True)
+    check_writable("out", out.parent)
     # the draws, their decoded values and the host copy of them
     check_memory("num_samples", num_samples, 3 * 4 * num_samples * dataset.dim,
                  dataset.test.device)

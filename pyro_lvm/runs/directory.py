@@ -36,13 +36,21 @@ def check_out(run_dir):
     run_dir = Path(run_dir)
     if run_dir.exists() and not run_dir.is_dir():
         raise bad_value("out", str(run_dir), "a directory (or a path to create), not a file")
-    existing = next(p for p in (run_dir, *run_dir.absolute().parents) if p.exists())
+    return check_writable("out", run_dir)
+
+
+def check_writable(argument, directory):
+    """Refuse ``directory`` (where a command will write) when it, or the nearest folder above
+    it that exists, is a file or cannot be written by this user: before the work, not after."""
+    directory = Path(directory)
+    existing = next(p for p in (directory, *directory.absolute().parents) if p.exists())
     if not existing.is_dir():
-        raise bad_value("out", str(run_dir), f"a path under a directory ({existing} is a file)")
+        raise bad_value(argument, str(directory), f"a path under a directory ({existing} is a "
+                        "file)")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise bad_value("out", str(run_dir), f"a place this user can write ({existing} is "
+        raise bad_value(argument, str(directory), f"a place this user can write ({existing} is "
                         "read-only)")
-    return run_dir
+    return directory
 
 
 def _holder(lock_file):
