@@ -1,5 +1,7 @@
 """Data larger than memory: a memory-mapped .npy, gathered one minibatch at a time."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -186,6 +188,40 @@ def test_a_memmap_run_trains_from_the_map_as_from_memory(tmp_path, monkeypatch):
     import json
     history = json.loads((run_dir / "history.json").read_text())
     assert [h["train_elbo"] for h in history] == [h["train_elbo"] for h in trainer.history]
+
+
+def _resident_bytes(path):
+    """The resident bytes (``Rss``) of this process's mappings of the file ``path``."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if not fields[0].endswith(":"):  # a mapping's header line: range, perms, ..., path
+                inside = line.rstrip().endswith(str(path))
+            elif inside and fields[0] == "Rss:":
+                total += int(fields[1]) * 1024
+    return total
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").is_file(),
+                    reason="reads the resident pages of a mapping from /proc/self/smaps (Linux)")
+def test_a_validated_and_trained_map_does_not_stay_resident(tmp_path):
+    from pyro_lvm.data import load_dataset
+    from pyro_lvm.data.dataset import drop_mapped_pages
+
+    path = tmp_path / "rows.npy"
+    np.save(path, np.random.default_rng(6).normal(size=(4096, 1024)).astype(np.float32))
+    bound = path.stat().st_size // 16  # of 16 MiB
+    dataset = load_dataset(str(path), likelihood="gaussian", mapped=True)
+    assert _inside_a_map_of(path, dataset.train)  # still the map, whose rows are read again
+    assert _resident_bytes(path) < bound  # all rows read to be checked, then unmapped
+    plain = torch.ones(1024, 1024)
+    drop_mapped_pages(plain)  # not a map: left as it is
+    assert bool((plain == 1).all())
+    Trainer(VAE(1024, latent_dim=2, hidden=(8,), likelihood="gaussian"),
+            TrainConfig(epochs=1, batch_size=128, jit=False), device="cpu").fit(
+        dataset.train, dataset.test, preload=False, quiet=True)
+    assert _resident_bytes(path) < bound  # an epoch read every row, one minibatch at a time
 
 
 def test_memmap_refuses_what_it_cannot_map(tmp_path):

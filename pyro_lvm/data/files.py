@@ -8,6 +8,7 @@ import gzip
 import math
 import os
 import struct
+import weakref
 import zipfile
 import zlib
 from pathlib import Path
@@ -17,7 +18,7 @@ import torch
 
 from ..checkpoint import write_atomically
 from ..errors import bad_type, bad_value
-from .dataset import DataSplit, count_test_rows
+from .dataset import _MAPS, DataSplit, count_test_rows, drop_mapped_pages
 
 #: Keys of an ``.npz`` archive that hold the data (when it holds more than one array).
 NPZ_DATA_KEYS = ("x", "data", "train")
@@ -161,7 +162,8 @@ def open_npy(path):
     """A 2-D float32 ``.npy`` file as a tensor backed by a memory map, for data larger than
     memory: rows are read from disk when indexed (``Trainer.fit(..., preload=False)`` gathers
     one minibatch at a time).  The map is copy-on-write (``mmap_mode="c"``), so the file is
-    never modified."""
+    never modified.  The map is registered for ``drop_mapped_pages``, by which the validation
+    and the trainer unmap the rows they have read: resident memory stays bounded."""
     path = _as_path("path", path)
     _check_file(path)
     if path.suffix.lower() != ".npy":
@@ -174,6 +176,7 @@ def open_npy(path):
         raise _path_error(path, f"a {array.ndim}-D {array.dtype} array",
                           "a 2-D C-ordered float32 array (n, d); convert it once with "
                           "numpy.save(path, array.astype(numpy.float32))")
+    _MAPS[array.ctypes.data] = (array.ctypes.data + array.nbytes, weakref.ref(array._mmap))
     return torch.from_numpy(array)
 
 
@@ -185,7 +188,8 @@ def load_mapped_npy(path, test_fraction=0.1):
     memory; the training set is a view of the map over the rows before them, and the trainer
     reads one minibatch at a time from it.  A contiguous split, unlike ``load_array_file``'s
     seeded one: shuffle the rows once if the file is ordered (e.g. by class).  Checking the
-    values reads the file once, a block of rows at a time.
+    values reads the file once, a block of rows at a time, and unmaps each block again
+    (``drop_mapped_pages``), so the file's pages do not stay in the resident memory.
     """
     mapped = open_npy(path)
     n = mapped.shape[0]
@@ -193,8 +197,9 @@ def load_mapped_npy(path, test_fraction=0.1):
     if n_test == 0:
         raise bad_value("test_fraction", test_fraction, "a fraction in (0, 1): a mapped data "
                         "set needs a test set")
-    return DataSplit(train=mapped[:n - n_test], test=mapped[n - n_test:].clone(),
-                   name=Path(path).stem, mapped=True)
+    test = mapped[n - n_test:].clone()
+    drop_mapped_pages(mapped)  # the rows just copied are not kept resident twice
+    return DataSplit(train=mapped[:n - n_test], test=test, name=Path(path).stem, mapped=True)
 
 
 def cache_as_npy(path, cache_dir):

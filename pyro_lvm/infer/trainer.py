@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..checks import check_int
+from ..data.dataset import drop_mapped_pages
 from ..errors import bad_type, bad_value
 from ..params import ParamCollector, without_registration
 from ..plates import declared_nesting
@@ -123,8 +124,11 @@ def _as_data(x, argument):
 def _minibatch(data, indices, device):
     """Rows ``indices`` of ``data`` (indices on ``data``'s device) and the indices, both moved
     to ``device``: no-op moves for preloaded data; from a memory map only these rows are read,
-    and only host-to-device copies are made (no device-to-host synchronisation)."""
-    return data[indices].to(device, non_blocking=True), indices.to(device, non_blocking=True)
+    then unmapped again (``drop_mapped_pages``: an epoch would otherwise leave the whole file
+    resident), and only host-to-device copies are made (no device-to-host synchronisation)."""
+    rows = data[indices]
+    drop_mapped_pages(data)
+    return rows.to(device, non_blocking=True), indices.to(device, non_blocking=True)
 
 
 def epoch_order(num_data, seed, epoch):
