@@ -69,6 +69,20 @@ def test_an_interrupt_before_the_first_checkpoint_leaves_nothing(tmp_path, monke
     assert not out.exists()
 
 
+def test_fewer_test_rows_than_processes_leaves_no_data_behind(tmp_path, monkeypatch, capsys):
+    from pyro_lvm.infer import distributed
+    monkeypatch.setattr(distributed, "world_size", lambda: 4)  # as rank 0 of 4 would see it
+    data = tmp_path / "t.csv"
+    np.savetxt(data, np.random.default_rng(0).normal(size=(20, 3)), delimiter=",")
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "ppca", "--data", str(data), "--latent-dim", "1", "--batch-size", "4",
+              "--epochs", "1", "--eval-samples", "5", "--out", str(out), "--quiet",
+              "--device", "cpu"])
+    assert exit_.value.code == 2 and "at least one row per process (4)" in _error_line(capsys)
+    assert not out.exists()
+
+
 def test_a_second_train_into_a_held_run_is_refused(run_dir, capsys):
     with claimed(run_dir, fresh=False):
         with pytest.raises(SystemExit) as exit_:
