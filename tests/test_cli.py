@@ -82,7 +82,9 @@ def test_resume_continues_the_run(tmp_path):
     out = tmp_path / "run"
     assert main(["train", "--out", str(out), *FAST]) == 0
     four = ["--epochs", "4", *FAST[2:]]
+    copy = (out / "data" / "test.npz").read_bytes()
     assert main(["train", "--out", str(out), "--resume", *four]) == 0
+    assert (out / "data" / "test.npz").read_bytes() == copy  # written once, by the fresh run
     straight = tmp_path / "straight"
     assert main(["train", "--out", str(straight), *four]) == 0
     resumed, direct = load_checkpoint(out / "checkpoint.pt"), load_checkpoint(

@@ -32,7 +32,8 @@ from .evaluation import evaluate
 from .pictures import draw_pictures
 from .recipes import (MODELS, RECIPES, Recipe, build_model, check_spec, load_data, recipe_for,
                       training_bytes)
-from .run_data import check_fingerprint, fingerprint, load_test_split, save_test_split
+from .run_data import (check_fingerprint, fingerprint, has_test_split, load_test_split,
+                       save_test_split)
 from .spec import (CHECKPOINT, DATA_CACHE, RunSpec, check_fresh, default_run_dir, spec_from_state,
                    spec_to_dict)
 
@@ -148,8 +149,8 @@ def _train_in(run_dir, spec, state, device, quiet):
         files = fingerprint(spec.data)
         if recipe.prepare is not None:
             recipe.prepare(lvm, dataset.train, spec)
-    if distributed.is_main():
-        save_test_split(dataset, run_dir)
+    if distributed.is_main() and (state is None or not has_test_split(run_dir)):
+        save_test_split(dataset, run_dir)  # once: a resumed run keeps its copy
     extra = {"kind": spec.model, "model_config": config, "spec": spec_to_dict(spec),
              "data_files": files}
     start = time.perf_counter()

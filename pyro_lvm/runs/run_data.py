@@ -60,12 +60,17 @@ def save_test_split(dataset, run_dir):
                             lambda handle: np.savez(handle, **arrays))
 
 
+def has_test_split(run_dir):
+    """Whether the run in ``run_dir`` holds its copy of its test set."""
+    return (Path(run_dir) / DATA_CACHE / TEST_SPLIT).is_file()
+
+
 def load_test_split(run_dir, device):
     """The run's copy of its test set as a ``DataSplit`` whose two parts are both the test
     rows (a run is evaluated on those alone), or ``None`` for a run made before 0.2.1."""
-    path = Path(run_dir) / DATA_CACHE / TEST_SPLIT
-    if not path.is_file():
+    if not has_test_split(run_dir):
         return None
+    path = Path(run_dir) / DATA_CACHE / TEST_SPLIT
     try:
         with np.load(path, allow_pickle=False) as arrays:
             test = torch.from_numpy(arrays["test"])
