@@ -95,7 +95,8 @@ def _load(source, image_binarize, binarize, seed, cache_dir, mapped):
     if path.is_dir():
         return load_mnist(path, binarize=image_binarize, cache_dir=cache_dir)
     if path.suffix.lower() in (".csv", ".npy", ".npz"):
-        return load_array_file(_converted(path, cache_dir), seed=seed, binarize=bool(binarize))
+        return load_array_file(_converted(path, cache_dir), seed=seed, binarize=bool(binarize),
+                               source=path)
     raise bad_value("source", source, _SOURCES)
 
 

@@ -221,13 +221,14 @@ def cache_as_npy(path, cache_dir):
     return write_atomically(target, lambda handle: np.save(handle, array))
 
 
-def load_array_file(path, test_fraction=0.1, seed=0, binarize=False):
+def load_array_file(path, test_fraction=0.1, seed=0, binarize=False, source=None):
     """A ``DataSplit`` from a ``.csv``, ``.npy`` or ``.npz`` file, named after the file.
 
     A 2-D array ``(n, d)`` is tabular; a 3-D array ``(n, h, w)`` is images, flattened to
     ``(n, h * w)`` with ``image_shape = (h, w)``.  A seeded ``test_fraction`` of the rows (at
     least one row, unless ``test_fraction=0`` which gives ``test=None``) becomes the test set.
-    ``binarize=True`` thresholds values in [0, 1] at 0.5.
+    ``binarize=True`` thresholds values in [0, 1] at 0.5.  ``source`` is the file the user
+    gave when ``path`` is its conversion (``cache_as_npy``): the name and the errors use it.
     """
     path = _as_path("path", path)
     suffix = path.suffix.lower()
@@ -237,8 +238,10 @@ def load_array_file(path, test_fraction=0.1, seed=0, binarize=False):
         data, labels = read_numpy(path)
     else:
         raise _path_error(path, suffix or "no suffix", "a .csv, .npy or .npz file")
-    return DataSplit.from_array(data, labels, name=path.stem, test_fraction=test_fraction,
-                              seed=seed, binarize=binarize, argument=f"file {path}")
+    source = path if source is None else source
+    return DataSplit.from_array(data, labels, name=Path(source).stem,
+                                test_fraction=test_fraction, seed=seed, binarize=binarize,
+                                argument=f"file {source}")
 
 
 def read_idx(path):
