@@ -21,7 +21,7 @@ from .guides import GUIDE_NAMES
 from .infer import ELBOS, TrainingDiverged
 from .infer.distributed import DistributedError
 from .likelihoods import LIKELIHOODS
-from .runs import MODELS, RECIPES, evaluate_run, sample_run, stored_spec, train_run
+from .runs import MODELS, RECIPES, RunSpec, evaluate_run, sample_run, stored_spec, train_run
 from .runs.recipes import MODEL_OPTIONS, default_spec, recipe_for
 
 
@@ -167,8 +167,8 @@ def _metric_rows(metrics):
 
 
 #: ``train``'s options that set a field of the run's spec, and those of its training config.
-_SPEC_OPTIONS = ("model", "data", "memmap", "likelihood", "scale", "latent_dim", "guide",
-                 "components", "flow", "hidden", "eval_samples")
+_SPEC_OPTIONS = tuple(field.name for field in dataclasses.fields(RunSpec)
+                      if field.name != "train")
 _TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "learning_rate",
                   "elbo": "elbo", "jit": "jit", "particles": "num_particles",
                   "clip_norm": "clip_norm", "seed": "seed"}

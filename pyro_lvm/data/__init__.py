@@ -11,7 +11,8 @@ from ..deprecation import module_getattr
 from ..errors import bad_type, bad_value
 from .dataset import DataSplit, validate_data
 from .digits import load_digits
-from .files import MNIST_FILES, cache_as_npy, load_array_file, load_mapped_npy, load_mnist
+from .files import (MNIST_FILES, cache_as_npy, load_array_file, load_mapped_npy, load_mnist,
+                    mnist_file)
 from .toy import TOY_DENSITIES, load_toy, toy_density
 
 __all__ = [
@@ -62,9 +63,8 @@ def source_files(source: str) -> list:
     if path is None:
         return []
     if path.is_dir():
-        names = [name for pair in MNIST_FILES.values() for stem in pair
-                 for name in (stem, stem + ".gz")]
-        return [path / name for name in names if (path / name).is_file()]
+        found = (mnist_file(path, stem) for pair in MNIST_FILES.values() for stem in pair)
+        return [file for file in found if file is not None]
     return [path]
 
 

@@ -272,16 +272,23 @@ def _read_idx_through(path, cache_dir):
     return read_idx(path) if cache_dir is None else np.load(cache_as_npy(path, cache_dir))
 
 
+def mnist_file(directory, stem):
+    """The MNIST file ``stem`` (one of ``MNIST_FILES``) in ``directory``, gzipped or not:
+    the path read, or ``None``."""
+    return next((Path(directory) / name for name in (stem, stem + ".gz")
+                 if (Path(directory) / name).is_file()), None)
+
+
 def _mnist_part(directory, part, binarize, cache_dir):
     """One part (``train`` or ``test``) of MNIST: a ``DataSplit`` without a test set."""
     paths = []
     for stem in MNIST_FILES[part]:
-        found = [directory / name for name in (stem, stem + ".gz") if (directory / name).is_file()]
-        if not found:
+        found = mnist_file(directory, stem)
+        if found is None:
             raise _path_error(directory, f"no {stem} (or {stem}.gz)",
                               f"the four MNIST IDX files {_MNIST_NAMES} (each may be gzipped)",
                               kind="directory")
-        paths.append(found[0])
+        paths.append(found)
     images, labels = (_read_idx_through(path, cache_dir) for path in paths)
     if images.ndim != 3:
         raise _path_error(paths[0], images.shape, "images of shape (n, height, width)")
