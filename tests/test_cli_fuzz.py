@@ -74,7 +74,7 @@ CASES = [
     "train --particles 0", "train --clip-norm 0", "train --clip-norm inf",
     "train --eval-samples 0", "train --eval-samples -1", "train --eval-samples 10000000",
     "train --likelihood gaussian --scale inf", "train --likelihood gaussian --scale 0",
-    "train --scale -1", "train --likelihood poisson", "train --elbo foo", "train --guide bogus",
+    "train --scale -1", "train --likelihood laplace", "train --elbo foo", "train --guide bogus",
     "train --guide flow:glow", "train --guide flow:iaf*99999999999", "train --seed -1",
     "train --threads 0", "train --dist-timeout -1", "train --dist-timeout inf",
     "train --device tpu", "train bogusmodel", "train --bogus-option",

@@ -111,8 +111,8 @@ def test_generate_and_reconstruct_shapes_and_ranges():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="latent_dim: got 0"):
         VAE(12, latent_dim=0)
-    with pytest.raises(ValueError, match="likelihood: got 'poisson'"):
-        VAE(12, likelihood="poisson")
+    with pytest.raises(ValueError, match="likelihood: got 'laplace'"):
+        VAE(12, likelihood="laplace")
     with pytest.raises(ValueError, match="hidden: got"):
         VAE(12, hidden=(16, -1))
     with pytest.raises(TypeError, match="guide: got int"):

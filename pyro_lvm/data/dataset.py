@@ -16,6 +16,8 @@ import torch
 
 from ..checks import check_int
 from ..errors import bad_type, bad_value
+from ..likelihoods import support_of
+from ..likelihoods.base import REAL
 from ..runtime import resolve_device
 
 #: Rows checked at a time by ``validate_data``: at most ``_BLOCK_ROWS``, and at most
@@ -76,26 +78,31 @@ def _as_floating_tensor(x, argument):
     return x if x.dtype.is_floating_point else x.to(torch.float32)
 
 
-def validate_data(x: torch.Tensor | np.ndarray | list, likelihood: str | None = None, batch_size: int | None = None,
-                  argument: str = "data") -> torch.Tensor:
+def validate_data(x: torch.Tensor | np.ndarray | list, likelihood: str | None = None,
+                  batch_size: int | None = None, argument: str = "data",
+                  missing: bool = False) -> torch.Tensor:
     """Check that ``x`` is a usable data matrix and return it as a floating tensor.
 
     ``x`` must be 2-D ``(rows, features)`` with at least one of each and only finite values;
-    with ``likelihood="bernoulli"`` every value must lie in [0, 1]; with ``batch_size`` there
-    must be at least one full batch of rows.  Floating inputs keep their dtype, booleans and
-    integers become float32; non-numeric input is a ``TypeError``.  ``argument`` names ``x`` in
-    the error messages.
+    with ``missing=True`` NaN entries are missing values instead (but no row and no column may
+    be missing entirely).  With a ``likelihood`` every observed value must lie in its support
+    (``likelihoods.support_of``: [0, 1] for ``"bernoulli"``, non-negative integers for
+    ``"poisson"``, ...); with ``batch_size`` there must be at least one full batch of rows.
+    Floating inputs keep their dtype, booleans and integers become float32; non-numeric input
+    is a ``TypeError``.  ``argument`` names ``x`` in the error messages.
 
     Args:
         x: a tensor, a NumPy array or nested lists.
-        likelihood: ``"bernoulli"`` checks values in [0, 1]; ``None`` or ``"gaussian"`` only
-            finiteness.
+        likelihood: a name in ``LIKELIHOODS`` whose support is checked, or ``None`` (only
+            finiteness).
         batch_size: if given, at least this many rows are required.
         argument: the name of ``x`` in error messages.
+        missing: NaN entries are missing values, not errors.
 
     Returns:
         ``x`` as a floating tensor of shape ``(rows, features)``.
     """
+    support = REAL if likelihood is None else support_of(likelihood)
     x = _as_floating_tensor(x, argument)
     if x.dim() != 2:
         raise bad_value(argument, tuple(x.shape),
@@ -105,27 +112,54 @@ def validate_data(x: torch.Tensor | np.ndarray | list, likelihood: str | None = 
         raise bad_value(argument, tuple(x.shape), "at least one row and one column")
     n_nan = n_inf = 0
     first_row, low, high = None, math.inf, -math.inf
+    observed_per_column = torch.zeros(columns, dtype=torch.long)
     step = max(1, min(_BLOCK_ROWS, _BLOCK_BYTES // (columns * x.element_size())))
     for start in range(0, rows, step):  # blocks: a memory map is never read whole
         block = x[start:start + step]
-        bad = ~torch.isfinite(block)
+        nan = torch.isnan(block)
+        bad = torch.isinf(block) if missing else nan | torch.isinf(block)
         if bool(bad.any()):
-            n_nan += int(torch.isnan(block).sum())
+            n_nan += int(nan.sum())
             n_inf += int(torch.isinf(block).sum())
             first_row = start + int(bad.any(dim=1).nonzero()[0, 0]) if first_row is None \
                 else first_row
-        elif first_row is None and likelihood == "bernoulli":
-            low, high = min(low, float(block.min())), max(high, float(block.max()))
+        elif first_row is None:
+            _check_block(block, nan, support, likelihood, start, argument, missing)
+            observed = block[~nan]
+            if observed.numel():
+                low, high = min(low, float(observed.min())), max(high, float(observed.max()))
+            observed_per_column += (~nan).sum(0).cpu()
         drop_mapped_pages(block)  # nor kept: the rows read are unmapped again
     if first_row is not None:
         raise bad_value(argument, f"{n_nan} NaN and {n_inf} infinite values, the first in row "
-                        f"{first_row}", "finite numbers only")
-    if likelihood == "bernoulli" and (low < 0.0 or high > 1.0):
+                        f"{first_row}", "finite numbers only" + (
+                            " (NaN for a missing entry)" if missing else ""))
+    if bool((observed_per_column == 0).any()):
+        column = int((observed_per_column == 0).nonzero()[0, 0])
+        raise bad_value(argument, f"column {column} missing in every row",
+                        "at least one observed value in each column")
+    if bool(support.outside(torch.tensor([low, high])).any()):
         raise bad_value(argument, f"values from {low:g} to {high:g}",
-                        "values in [0, 1] for likelihood='bernoulli'")
+                        f"{support.describe()} for likelihood={likelihood!r}")
     if batch_size is not None:
         check_batch_size(batch_size, rows, argument)
     return x
+
+
+def _check_block(block, nan, support, likelihood, start, argument, missing):
+    """Refuse a block of rows with a non-integer value for an integer ``support``, or (with
+    ``missing``) a row missing entirely; errors name the row (from 0)."""
+    if missing and bool(nan.all(dim=1).any()):
+        row = start + int(nan.all(dim=1).nonzero()[0, 0])
+        raise bad_value(argument, f"row {row} missing in every column",
+                        "at least one observed value in each row (drop that row)")
+    if support.integer:
+        fractional = (block != torch.round(block)) & ~nan
+        if bool(fractional.any()):
+            row, column = (int(i) for i in fractional.nonzero()[0])
+            raise bad_value(argument, f"{float(block[row, column]):g} in row {start + row}, "
+                            f"column {column}", f"{support.describe()} for "
+                            f"likelihood={likelihood!r}")
 
 
 def check_batch_size(batch_size, rows, argument="data"):

@@ -3,9 +3,10 @@ follows (docs/contract.md)."""
 
 from .flow import FlowGuide
 from .fullrank import FullRankNormalGuide
+from .inputs import EncoderInputs, InputsGuide
 from .local import LocalNormalGuide
 from .meanfield import MeanFieldNormalGuide
 from .registry import GUIDE_NAMES, GUIDES, make_guide
 
-__all__ = ["GUIDES", "GUIDE_NAMES", "FlowGuide", "FullRankNormalGuide", "LocalNormalGuide", "MeanFieldNormalGuide",
-           "make_guide"]
+__all__ = ["GUIDES", "GUIDE_NAMES", "EncoderInputs", "FlowGuide", "FullRankNormalGuide",
+           "InputsGuide", "LocalNormalGuide", "MeanFieldNormalGuide", "make_guide"]

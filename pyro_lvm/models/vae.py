@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..errors import bad_type
-from ..guides import make_guide
+from ..guides import EncoderInputs, InputsGuide, make_guide
 from ..likelihoods import make_likelihood
 from ..checks import check_hidden, check_int
 from ..nn import MLP
@@ -23,53 +23,76 @@ class VAE(nn.Module):
     ``"z"`` and ``"x"``); ``guide`` is any module that follows the model/guide contract, or the
     name of a built-in amortized guide with the decoder's hidden sizes: ``"meanfield"`` (the
     default, ``MeanFieldNormalGuide``), ``"fullrank"`` or
-    ``"flow:SPEC"`` (``FlowGuide``).
+    ``"flow:SPEC"`` (``FlowGuide``).  A built-in guide sees ``inputs(x)``
+    (``EncoderInputs``: the likelihood's features, and with ``missing`` the observation mask);
+    a guide of your own receives x as it is and may call ``vae.inputs`` itself.
+
+    With ``missing=True`` a NaN in x is a missing entry: the likelihood is masked to the
+    observed entries, so the ELBO and the evaluators' log p(x) are those of x_obs.
 
     Args:
         data_dim: D, the size of a row of x.
         latent_dim: the size of z.
         hidden: the decoder's (and the built-in guide's) hidden widths.
-        likelihood: ``"bernoulli"`` or ``"gaussian"``.
+        likelihood: a name in ``LIKELIHOODS`` (``"bernoulli"``, ``"gaussian"``,
+            ``"negbinom"``, ...) or a table's schema (a list of ``Column``, or of their dicts).
         scale: a fixed Gaussian scale (``None``: learned per feature).
         guide: a guide module or the name of a built-in one.
+        missing: NaN entries of x are missing values.
     """
 
     max_plate_nesting = 1  # the data plate
 
     def __init__(self, data_dim: int, latent_dim: int = 16, hidden: tuple = (256,),
                  likelihood: str = "bernoulli", scale: float | None = None,
-                 guide: str | Callable = "meanfield"):
+                 guide: str | Callable = "meanfield", missing: bool = False):
         super().__init__()
         self.data_dim = check_int("data_dim", data_dim)
         self.latent_dim = check_int("latent_dim", latent_dim)
         self.hidden = check_hidden(hidden)
-        self.likelihood_name = likelihood
         self.likelihood = make_likelihood(likelihood, data_dim, scale)
+        if not isinstance(missing, bool):
+            raise bad_type("missing", missing, "True or False")
+        self.missing = missing
         self.decoder = MLP(latent_dim, self.hidden, self.likelihood.num_outputs)
+        self.inputs = EncoderInputs(self.likelihood, missing)
         guide_name = guide if isinstance(guide, str) else None
         if guide_name is not None:
-            guide = make_guide(guide_name, data_dim, latent_dim, self.hidden)
+            guide = make_guide(guide_name, self.inputs.num_features, latent_dim, self.hidden)
+            if not self.inputs.identity:
+                guide = InputsGuide(self.inputs, guide)
         elif not callable(guide):
             raise bad_type("guide", guide, "a callable guide(x, indices=None, num_data=None)")
         self.guide = guide
         self.register_buffer("prior_loc", torch.zeros(latent_dim))
         self.register_buffer("prior_scale", torch.ones(latent_dim))
         self.config = {"data_dim": data_dim, "latent_dim": latent_dim, "hidden": list(self.hidden),
-                       "likelihood": likelihood, "scale": scale, "guide": guide_name}
+                       "likelihood": likelihood if isinstance(likelihood, str) else
+                       [column.to_config() for column in self.likelihood.schema],
+                       "scale": scale, "guide": guide_name, "missing": missing}
 
     def prior(self):
         """p(z) = N(0, I) with event shape ``(latent_dim,)``."""
         return dist.Normal(self.prior_loc, self.prior_scale, validate_args=False).to_event(1)
 
-    def decode(self, z):
-        """p_θ(x | z) as a distribution with event shape ``(data_dim,)``."""
-        return self.likelihood(self.decoder(z))
+    def decode(self, z, mask=None):
+        """p_θ(x | z) as a distribution with event shape ``(data_dim,)``, left out where
+        ``mask`` is False."""
+        return self.likelihood(self.decoder(z), mask)
+
+    def observed(self, x):
+        """``(x with its missing entries filled, the mask of observed entries)``; the mask is
+        ``None`` for a model without missing values."""
+        if not self.missing:
+            return x, None
+        return self.likelihood.fill(x), ~torch.isnan(x)
 
     def model(self, x, indices=None, num_data=None):
         register(self, skip=("guide",))
+        x, mask = self.observed(x)
         with data_plate(x, indices, num_data):
             z = pyro.sample("z", self.prior())
-            return pyro.sample("x", self.decode(z), obs=x)
+            return pyro.sample("x", self.decode(z, mask), obs=x)
 
     @torch.no_grad()
     def generate(self, num_samples):
