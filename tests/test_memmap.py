@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from pyro_lvm.data import DataSplit
 from pyro_lvm.data.files import open_npy
 from pyro_lvm.infer import TrainConfig, Trainer
 from pyro_lvm.models import VAE
@@ -182,7 +183,7 @@ def test_a_memmap_run_trains_from_the_map_as_from_memory(tmp_path, monkeypatch):
     assert gathered and max(gathered) == 30  # one minibatch at a time, never the whole map
 
     set_seed(5)
-    lvm = build_model("vae", RECIPES["vae"].config(spec, 10))
+    lvm = build_model("vae", RECIPES["vae"].config(spec, DataSplit(torch.from_numpy(rows))))
     trainer = Trainer(lvm, spec.train, device="cpu")
     trainer.fit(torch.from_numpy(rows[:180]), torch.from_numpy(rows[180:]), quiet=True)
     import json

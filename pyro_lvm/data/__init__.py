@@ -13,17 +13,27 @@ from .dataset import DataSplit, validate_data
 from .digits import load_digits
 from .files import (MNIST_FILES, cache_as_npy, load_array_file, load_mapped_npy, load_mnist,
                     mnist_file)
+from .table import (decode_table, encode_table, has_header, infer_schema, load_table,
+                    parse_columns, read_table, row_index)
 from .toy import TOY_DENSITIES, load_toy, toy_density
 
 __all__ = [
     "DataSplit",
     "TOY_DENSITIES",
+    "decode_table",
+    "encode_table",
+    "has_header",
+    "infer_schema",
     "load_array_file",
     "load_mapped_npy",
     "load_dataset",
     "load_digits",
     "load_mnist",
+    "load_table",
     "load_toy",
+    "parse_columns",
+    "read_table",
+    "row_index",
     "resolve_source",
     "source_files",
     "toy_density",
@@ -68,7 +78,7 @@ def source_files(source: str) -> list:
     return [path]
 
 
-def _load(source, image_binarize, binarize, seed, cache_dir, mapped):
+def _load(source, image_binarize, binarize, seed, cache_dir, mapped, missing):
     """The ``DataSplit`` that ``source`` (a string) names."""
     path = Path(source).expanduser()
     if mapped:
@@ -96,13 +106,14 @@ def _load(source, image_binarize, binarize, seed, cache_dir, mapped):
         return load_mnist(path, binarize=image_binarize, cache_dir=cache_dir)
     if path.suffix.lower() in (".csv", ".npy", ".npz"):
         return load_array_file(_converted(path, cache_dir), seed=seed, binarize=bool(binarize),
-                               source=path)
+                               source=path, missing=missing)
     raise bad_value("source", source, _SOURCES)
 
 
 def load_dataset(source: str = "digits", likelihood: str | None = None, seed: int = 0,
                  binarize: bool | None = None, cache_dir: str | os.PathLike | None = None,
-                 mapped: bool = False) -> DataSplit:
+                 mapped: bool = False, table: bool = False, columns: str | dict | None = None,
+                 missing: bool = False) -> DataSplit:
     """The ``DataSplit`` named by ``source``, checked for ``likelihood``.
 
     ``source`` is ``"digits"``, ``"digits-binary"``, ``"mnist:DIR"``, a name in
@@ -116,6 +127,12 @@ def load_dataset(source: str = "digits", likelihood: str | None = None, seed: in
     then pass ``validate_data`` with ``likelihood`` (a Bernoulli likelihood needs values in
     [0, 1]).
 
+    With ``table=True`` the source is a table (a ``.csv`` file with a header, or
+    ``.parquet``) read with its schema (``load_table``): ``likelihood`` is then ``"table"``
+    (a kind inferred per column), one kind for every column, or ``None`` (as ``"table"``), and
+    ``columns`` sets kinds by name.  With ``missing=True`` NaN entries (empty cells) are
+    missing values.
+
     Args:
         source: what to load (see above).
         likelihood: ``"bernoulli"``, ``"gaussian"`` or ``None`` (no support check).
@@ -123,6 +140,9 @@ def load_dataset(source: str = "digits", likelihood: str | None = None, seed: in
         binarize: ``None``, ``True`` or ``False`` (see above).
         cache_dir: where CSV and IDX conversions to ``.npy`` go (``None``: none).
         mapped: keep the training rows memory-mapped.
+        table: read the source as a table with a schema.
+        columns: with ``table``, kinds by column name (``parse_columns``' text or a dict).
+        missing: NaN entries are missing values.
 
     Returns:
         A ``DataSplit`` with a train and (for every source but a mapped one without it) a
@@ -134,11 +154,22 @@ def load_dataset(source: str = "digits", likelihood: str | None = None, seed: in
         raise bad_type("binarize", binarize, "True, False or None (None: binarize images when "
                        "likelihood='bernoulli')")
     source = os.fspath(source)
+    if table:
+        if mapped or binarize:
+            raise bad_value("table", table, "False with mapped=True or binarize=True (a table "
+                            "is read whole, as it is)")
+        return load_table(source, likelihood or "table", columns, missing, seed)
+    if likelihood == "table" or columns is not None:
+        raise bad_value("likelihood" if columns is None else "columns",
+                        likelihood if columns is None else columns,
+                        "a table source (table=True) for a schema per column")
     image_binarize = likelihood == "bernoulli" if binarize is None else binarize
-    dataset = _load(source, image_binarize, binarize, seed, cache_dir, mapped)
+    dataset = _load(source, image_binarize, binarize, seed, cache_dir, mapped, missing)
     for part, data in (("train", dataset.train), ("test", dataset.test)):
         if data is not None:
-            validate_data(data, likelihood=likelihood, argument=f"{part} set of {source}")
+            validate_data(data, likelihood=likelihood, argument=f"{part} set of {source}",
+                          missing=missing)
     return dataset
+
 
 __getattr__ = module_getattr(globals())  # the names renamed in 0.2.0

@@ -84,8 +84,8 @@ def validate_data(x: torch.Tensor | np.ndarray | list, likelihood: str | None = 
     """Check that ``x`` is a usable data matrix and return it as a floating tensor.
 
     ``x`` must be 2-D ``(rows, features)`` with at least one of each and only finite values;
-    with ``missing=True`` NaN entries are missing values instead (but no row and no column may
-    be missing entirely).  With a ``likelihood`` every observed value must lie in its support
+    with ``missing=True`` NaN entries are missing values instead (but no row may be missing
+    entirely; ``DataSplit.from_array`` also refuses a column missing entirely).  With a ``likelihood`` every observed value must lie in its support
     (``likelihoods.support_of``: [0, 1] for ``"bernoulli"``, non-negative integers for
     ``"poisson"``, ...); with ``batch_size`` there must be at least one full batch of rows.
     Floating inputs keep their dtype, booleans and integers become float32; non-numeric input
@@ -112,7 +112,6 @@ def validate_data(x: torch.Tensor | np.ndarray | list, likelihood: str | None = 
         raise bad_value(argument, tuple(x.shape), "at least one row and one column")
     n_nan = n_inf = 0
     first_row, low, high = None, math.inf, -math.inf
-    observed_per_column = torch.zeros(columns, dtype=torch.long)
     step = max(1, min(_BLOCK_ROWS, _BLOCK_BYTES // (columns * x.element_size())))
     for start in range(0, rows, step):  # blocks: a memory map is never read whole
         block = x[start:start + step]
@@ -128,16 +127,11 @@ def validate_data(x: torch.Tensor | np.ndarray | list, likelihood: str | None = 
             observed = block[~nan]
             if observed.numel():
                 low, high = min(low, float(observed.min())), max(high, float(observed.max()))
-            observed_per_column += (~nan).sum(0).cpu()
         drop_mapped_pages(block)  # nor kept: the rows read are unmapped again
     if first_row is not None:
         raise bad_value(argument, f"{n_nan} NaN and {n_inf} infinite values, the first in row "
                         f"{first_row}", "finite numbers only" + (
                             " (NaN for a missing entry)" if missing else ""))
-    if bool((observed_per_column == 0).any()):
-        column = int((observed_per_column == 0).nonzero()[0, 0])
-        raise bad_value(argument, f"column {column} missing in every row",
-                        "at least one observed value in each column")
     if bool(support.outside(torch.tensor([low, high])).any()):
         raise bad_value(argument, f"values from {low:g} to {high:g}",
                         f"{support.describe()} for likelihood={likelihood!r}")
@@ -201,13 +195,17 @@ def split_indices(n, test_fraction, seed):
     return torch.from_numpy(np.sort(order[n_test:])), torch.from_numpy(np.sort(order[:n_test]))
 
 
-def _check_part(argument, data, dim, device):
-    """The checks a ``train`` or ``test`` tensor of a ``DataSplit`` must pass."""
+def _check_part(argument, data, dim, device, missing=False):
+    """The checks a ``train`` or ``test`` tensor of a ``DataSplit`` must pass (with
+    ``missing``, NaN entries are allowed: the whole table was checked when it was read)."""
     if not isinstance(data, torch.Tensor):
         raise bad_type(argument, data, "a torch.Tensor")
     if data.dtype != torch.float32:
         raise bad_value(argument, data.dtype, "torch.float32 (DataSplit.from_array converts)")
-    validate_data(data, argument=argument)
+    if not missing:
+        validate_data(data, argument=argument)
+    elif bool(torch.isinf(data).any()):
+        raise bad_value(argument, "infinite values", "finite numbers or NaN (missing)")
     if dim is not None and data.shape[1] != dim:
         raise bad_value(argument, tuple(data.shape), f"{dim} columns like train")
     if device is not None and data.device != device:
@@ -252,6 +250,9 @@ class DataSplit:
         image_shape: ``(h, w)`` for images, ``None`` for tables.
         name: what the data set is called in run directories and messages.
         mapped: ``train`` is a memory map.
+        missing: NaN entries are missing values.
+        schema: a table's columns (a tuple of ``likelihoods.Column``: ``data.table``), whose
+            encoding the rows hold; ``None`` for a plain matrix.
     """
 
     train: torch.Tensor
@@ -261,11 +262,14 @@ class DataSplit:
     image_shape: tuple | None = None
     name: str = "data"
     mapped: bool = False
+    missing: bool = False
+    schema: tuple | None = None
 
     def __post_init__(self):
-        _check_part("train", self.train, None, None)
+        _check_part("train", self.train, None, None, self.missing)
         if self.test is not None:
-            _check_part("test", self.test, self.dim, None if self.mapped else self.train.device)
+            _check_part("test", self.test, self.dim, None if self.mapped else self.train.device,
+                        self.missing)
         _check_labels("train_labels", self.train_labels, self.train, "train")
         _check_labels("test_labels", self.test_labels, self.test, "test")
         if self.image_shape is not None:
@@ -306,13 +310,14 @@ class DataSplit:
 
     @classmethod
     def from_array(cls, x, labels=None, *, name, test_fraction=0.0, seed=0, binarize=False,
-                   argument="x"):
+                   argument="x", missing=False, schema=None):
         """Build a data set from an ``(n, d)`` table or ``(n, h, w)`` images.
 
         Images are flattened row-major and keep ``image_shape = (h, w)``.  With
         ``binarize=True`` the values (which must lie in [0, 1]) become ``x > 0.5`` as 0/1.
         ``test_fraction`` and ``seed`` split off a test set with ``split_indices``.
-        ``argument`` names ``x`` in error messages (a loader passes the file it read).
+        ``argument`` names ``x`` in error messages (a loader passes the file it read);
+        ``missing`` and ``schema`` are kept (see the attributes).
         """
         x = _as_floating_tensor(x, argument)
         if x.dim() == 3:
@@ -322,7 +327,12 @@ class DataSplit:
             image_shape = None
         else:
             raise bad_value(argument, tuple(x.shape), "a 2-D (n, d) table or 3-D (n, h, w) images")
-        x = validate_data(x, likelihood="bernoulli" if binarize else None, argument=argument)
+        x = validate_data(x, likelihood="bernoulli" if binarize else None, argument=argument,
+                          missing=missing)
+        if missing and bool(torch.isnan(x).all(0).any()):
+            column = int(torch.isnan(x).all(0).nonzero()[0, 0])
+            raise bad_value(argument, f"column {column} missing in every row",
+                            "at least one observed value in each column (drop that column)")
         x = (x > BINARY_THRESHOLD) if binarize else x
         x = x.to(torch.float32)
         if labels is not None:
@@ -334,7 +344,8 @@ class DataSplit:
 
         return cls(train=part(x, train_rows), test=part(x, test_rows),
                    train_labels=part(labels, train_rows), test_labels=part(labels, test_rows),
-                   image_shape=image_shape, name=name)
+                   image_shape=image_shape, name=name, missing=missing,
+                   schema=None if schema is None else tuple(schema))
 
 
 def _as_labels(labels, n):

@@ -80,8 +80,9 @@ def _number_or_none(cell):
 
 
 def _cell_number(path, cell, row, column):
-    """One CSV cell as a float; the error names its row and column (both from 1)."""
-    value = _number_or_none(cell)
+    """One CSV cell as a float (an empty cell is NaN: a missing value); the error names its
+    row and column (both from 1)."""
+    value = math.nan if not cell.strip() else _number_or_none(cell)
     if value is None:
         raise _path_error(path, cell.strip(), f"a number on row {row}, column {column}")
     return value
@@ -90,8 +91,8 @@ def _cell_number(path, cell, row, column):
 def read_csv(path):
     """A comma-separated file of numbers as a float64 array ``(rows, columns)``.
 
-    Blank lines are skipped.  The first row is a header, and skipped, when none of its cells is
-    a number.  Every row must have as many cells as the first; rows are counted from 1 as
+    Blank lines are skipped; an empty cell is NaN (a missing value).  The first row is a
+    header, and skipped, when none of its cells is a number.  Every row must have as many cells as the first; rows are counted from 1 as
     lines of the file.
     """
     path = _as_path("path", path)
@@ -221,7 +222,8 @@ def cache_as_npy(path, cache_dir):
     return write_atomically(target, lambda handle: np.save(handle, array))
 
 
-def load_array_file(path, test_fraction=0.1, seed=0, binarize=False, source=None):
+def load_array_file(path, test_fraction=0.1, seed=0, binarize=False, source=None,
+                    missing=False):
     """A ``DataSplit`` from a ``.csv``, ``.npy`` or ``.npz`` file, named after the file.
 
     A 2-D array ``(n, d)`` is tabular; a 3-D array ``(n, h, w)`` is images, flattened to
@@ -229,6 +231,7 @@ def load_array_file(path, test_fraction=0.1, seed=0, binarize=False, source=None
     least one row, unless ``test_fraction=0`` which gives ``test=None``) becomes the test set.
     ``binarize=True`` thresholds values in [0, 1] at 0.5.  ``source`` is the file the user
     gave when ``path`` is its conversion (``cache_as_npy``): the name and the errors use it.
+    With ``missing=True`` NaN entries (empty CSV cells) are missing values, not errors.
     """
     path = _as_path("path", path)
     suffix = path.suffix.lower()
@@ -241,7 +244,7 @@ def load_array_file(path, test_fraction=0.1, seed=0, binarize=False, source=None
     source = path if source is None else source
     return DataSplit.from_array(data, labels, name=Path(source).stem,
                                 test_fraction=test_fraction, seed=seed, binarize=binarize,
-                                argument=f"file {source}")
+                                argument=f"file {source}", missing=missing)
 
 
 def read_idx(path):

@@ -15,7 +15,8 @@ from collections.abc import Callable
 import torch
 
 from ..checks import check_int
-from .encode import row_batches, site_moments
+from ..infer.evaluation import row_batches
+from .encode import site_moments
 from .inference_data import check_rows, draw_traces, local_latent, pair_nesting
 
 ACTIVITY_THRESHOLD = 0.01

@@ -16,13 +16,8 @@ import pandas as pd
 import torch
 
 from ..checks import check_int
+from ..infer.evaluation import row_batches
 from .inference_data import check_rows, guide_trace, local_latent, pair_nesting, per_draw
-
-
-def row_batches(num_rows, batch_size, device):
-    """The indices of consecutive batches of at most ``batch_size`` rows."""
-    for start in range(0, num_rows, batch_size):
-        yield torch.arange(start, min(start + batch_size, num_rows), device=device)
 
 
 def _per_row(value, dims):

@@ -4,6 +4,7 @@ from ..deprecation import module_getattr
 from .evaluation import (bits_per_dim, elbo_per_datapoint, evaluate_per_datapoint,
                          importance_log_likelihood, naive_log_likelihood, summarize)
 from .gaps import fit_local_guide, inference_gaps
+from .imputation import impute, impute_draws
 from .gradients import GradientStats, NoRsample, gradient_variance, score_function_guide
 from .objectives import ELBOS, DeviceTraceELBO, DeviceTraceMeanFieldELBO, make_elbo
 from .trainer import TrainConfig, Trainer, TrainingDiverged
@@ -12,7 +13,7 @@ from .traces import log_weights
 __all__ = ["ELBOS", "GradientStats", "NoRsample", "DeviceTraceELBO", "DeviceTraceMeanFieldELBO",
            "TrainConfig", "Trainer", "TrainingDiverged", "bits_per_dim", "elbo_per_datapoint",
            "evaluate_per_datapoint", "fit_local_guide", "gradient_variance",
-           "importance_log_likelihood", "inference_gaps", "log_weights", "make_elbo",
+           "importance_log_likelihood", "impute", "impute_draws", "inference_gaps", "log_weights", "make_elbo",
            "naive_log_likelihood", "score_function_guide", "summarize"]
 
 __getattr__ = module_getattr(globals())  # the names renamed in 0.2.0

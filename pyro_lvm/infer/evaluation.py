@@ -23,6 +23,12 @@ from ..plates import max_plate_nesting
 from .traces import log_weights
 
 
+def row_batches(num_rows, batch_size, device):
+    """The indices of consecutive batches of at most ``batch_size`` rows."""
+    for start in range(0, num_rows, batch_size):
+        yield torch.arange(start, min(start + batch_size, num_rows), device=device)
+
+
 def particle_chunks(num_samples, batch, max_cells):
     """Sizes of particle chunks so that chunk × batch stays under ``max_cells``."""
     chunk = max(1, min(num_samples, max_cells // max(batch, 1)))

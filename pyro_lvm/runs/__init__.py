@@ -136,7 +136,7 @@ def _train_in(run_dir, spec, state, device, quiet):
         check_fingerprint(state.get("data_files", []))
     dataset = _load_in_turn(spec, device, run_dir)
     set_seed(spec.train.seed)
-    config = recipe.config(spec, dataset.dim)
+    config = recipe.config(spec, dataset)
     sizes = ", ".join(f"{name}={getattr(spec, name)}" for name in recipe.options
                       if name in ("latent_dim", "hidden", "components", "flow"))
     check_memory("sizes", sizes, training_bytes(spec.model, config), device)

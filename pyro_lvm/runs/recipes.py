@@ -6,7 +6,7 @@ from collections.abc import Callable
 import torch
 
 from ..checks import MAX_SAMPLES, MAX_WIDTH, check_hidden, check_positive, check_size
-from ..data import load_dataset
+from ..data import has_header, load_dataset, parse_columns
 from ..data.dataset import check_batch_size
 from ..errors import bad_type, bad_value
 from ..flows import FlowDensity
@@ -22,7 +22,7 @@ from .spec import DATA_CACHE, RunSpec
 class Recipe:
     """How the command line builds and trains one kind of model.
 
-    ``config(spec, data_dim)`` gives the constructor's keyword arguments (stored in the
+    ``config(spec, dataset)`` gives the constructor's keyword arguments (stored in the
     checkpoint, so the model can be rebuilt); ``options`` names the spec fields it reads
     (the others are refused when given); ``likelihood`` says whether the data are checked
     against ``spec.likelihood``; ``elbo`` forces an objective; ``prepare`` runs once on the
@@ -40,18 +40,26 @@ class Recipe:
     batch_size: int = 64
 
 
+def _vae_config(spec, dataset):
+    schema = dataset.schema
+    return {"data_dim": dataset.dim, "latent_dim": spec.latent_dim, "hidden": list(spec.hidden),
+            "likelihood": spec.likelihood if schema is None else
+            [column.to_config() for column in schema],
+            "scale": spec.scale, "guide": spec.guide, "missing": spec.missing}
+
+
 RECIPES = {
-    "vae": Recipe(VAE, lambda spec, d: {
-        "data_dim": d, "latent_dim": spec.latent_dim, "hidden": list(spec.hidden),
-        "likelihood": spec.likelihood, "scale": spec.scale, "guide": spec.guide},
-        ("latent_dim", "hidden", "likelihood", "scale", "guide"), likelihood=True),
-    "flow": Recipe(FlowDensity.from_spec, lambda spec, d: {
-        "dim": d, "spec": spec.flow, "hidden": list(spec.hidden), "seed": spec.train.seed},
+    "vae": Recipe(VAE, _vae_config, ("latent_dim", "hidden", "likelihood", "scale", "guide",
+                                     "columns", "missing"), likelihood=True),
+    "flow": Recipe(FlowDensity.from_spec, lambda spec, data: {
+        "dim": data.dim, "spec": spec.flow, "hidden": list(spec.hidden),
+        "seed": spec.train.seed},
         ("flow", "hidden"), learning_rate=3e-3, epochs=40, batch_size=256),
-    "ppca": Recipe(PPCA, lambda spec, d: {"data_dim": d, "latent_dim": spec.latent_dim},
+    "ppca": Recipe(PPCA, lambda spec, data: {"data_dim": data.dim,
+                                             "latent_dim": spec.latent_dim},
                    ("latent_dim",), learning_rate=0.05),
-    "gmm": Recipe(GaussianMixture, lambda spec, d: {"data_dim": d,
-                                                    "num_components": spec.components},
+    "gmm": Recipe(GaussianMixture, lambda spec, data: {"data_dim": data.dim,
+                                                       "num_components": spec.components},
                   ("components",), elbo="enum", learning_rate=0.05,
                   prepare=lambda lvm, train, spec: lvm.init_from_data(train, seed=spec.train.seed)),
 }
@@ -94,8 +102,13 @@ def check_spec(spec):
     recipe = recipe_for(spec.model)
     if not isinstance(spec.data, str) or not spec.data.strip():
         raise bad_value("data", spec.data, "a data set name or a file path")
-    if spec.likelihood not in LIKELIHOODS:
-        raise bad_value("likelihood", spec.likelihood, f"one of {sorted(LIKELIHOODS)}")
+    if spec.likelihood not in (*LIKELIHOODS, "table"):
+        raise bad_value("likelihood", spec.likelihood, f"one of {sorted(LIKELIHOODS)} or "
+                        "'table' (a kind per column of a table)")
+    if spec.columns is not None:
+        parse_columns(spec.columns)
+    if not isinstance(spec.missing, bool):
+        raise bad_type("missing", spec.missing, "True or False")
     check_size("latent_dim", spec.latent_dim, MAX_WIDTH)
     for width in check_hidden(spec.hidden):
         check_size("hidden", width, MAX_WIDTH)
@@ -108,6 +121,9 @@ def check_spec(spec):
     check_size("eval_samples", spec.eval_samples, MAX_SAMPLES)
     if not isinstance(spec.memmap, bool):
         raise bad_type("memmap", spec.memmap, "True or False")
+    if spec.memmap and reads_table(spec):
+        raise bad_value("memmap", spec.memmap, "False for a table (it is read whole, with its "
+                        "schema)")
     return spec
 
 
@@ -117,13 +133,23 @@ def data_likelihood(spec):
     return spec.likelihood if recipe_for(spec.model).likelihood else None
 
 
+def reads_table(spec):
+    """Whether the run reads its data as a table with a schema: a VAE asked for a kind per
+    column (``likelihood="table"`` or ``columns``) or given a CSV with a header or a
+    ``.parquet`` file."""
+    return recipe_for(spec.model).likelihood and (
+        spec.likelihood == "table" or spec.columns is not None or has_header(spec.data))
+
+
 def load_data(spec, device, run_dir=None):
     """The run's data set.  CSV and IDX files are converted once to ``.npy`` in
     ``run_dir/data/`` (atomically) by the first command that reads them, and read from there;
-    with ``spec.memmap`` the training rows stay in a memory map of that ``.npy``."""
+    with ``spec.memmap`` the training rows stay in a memory map of that ``.npy``.  A table
+    (``reads_table``) is read with its schema instead."""
     dataset = load_dataset(spec.data, likelihood=data_likelihood(spec), seed=spec.train.seed,
                            cache_dir=None if run_dir is None else run_dir / DATA_CACHE,
-                           mapped=spec.memmap)
+                           mapped=spec.memmap, table=reads_table(spec), columns=spec.columns,
+                           missing=spec.missing)
     if dataset.test is None:
         raise bad_value("data", spec.data, "a data set with a test part")
     check_batch_size(spec.train.batch_size, dataset.train.shape[0], f"train set of {spec.data}")

@@ -14,7 +14,12 @@ DATA_CACHE = "data"
 
 @dataclasses.dataclass
 class RunSpec:
-    """What a run trains on and what it builds (the training knobs are in ``train``)."""
+    """What a run trains on and what it builds (the training knobs are in ``train``).
+
+    ``likelihood="table"`` reads ``data`` as a table and gives each column the kind inferred
+    from its values; ``columns`` (``"name:kind,..."``) sets kinds by hand; ``missing`` models
+    NaN entries (empty cells) as missing values.
+    """
 
     model: str = "vae"
     data: str = "digits"
@@ -29,6 +34,8 @@ class RunSpec:
         default_factory=lambda: TrainConfig(epochs=200, batch_size=64))
     eval_samples: int = 1000
     memmap: bool = False
+    columns: str | None = None
+    missing: bool = False
 
 
 def default_run_dir(spec, root="runs"):
