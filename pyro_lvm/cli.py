@@ -1,4 +1,5 @@
-"""The ``pyro-lvm`` command: ``train``, ``evaluate``, ``sample``, ``encode`` and ``diagnose``.
+"""The ``pyro-lvm`` command: ``train``, ``evaluate``, ``sample``, ``encode``, ``impute`` and
+``diagnose``.
 
 Bad arguments or bad data print one line (``pyro-lvm: error: ...``) and exit with status 2,
 before anything is written; a diverged training run exits with status 1 and keeps its last good
@@ -22,7 +23,7 @@ from .infer import ELBOS, TrainingDiverged
 from .infer.distributed import DistributedError
 from .likelihoods import LIKELIHOODS
 from .runs import MODELS, RECIPES, RunSpec, evaluate_run, sample_run, stored_spec, train_run
-from .runs.recipes import MODEL_OPTIONS, default_spec, recipe_for
+from .runs.recipes import MODEL_OPTIONS, default_spec, reads_table, recipe_for
 
 
 class _Parser(argparse.ArgumentParser):
@@ -64,13 +65,21 @@ def build_parser():
                             "ppca (probabilistic PCA), gmm (Gaussian mixture)")
     train.add_argument("--data",
                        help="'digits' (embedded, default), 'digits-binary', 'mnist:DIR', "
-                            "a toy density name, or a .csv/.npy/.npz file")
+                            "a toy density name, a .csv/.npy/.npz file, or a table (a .csv "
+                            "with a header, or .parquet)")
     train.add_argument("--memmap", action="store_true",
                        help="keep the training rows of a .npy file (or of a CSV's .npy "
                             "conversion) on disk, memory-mapped, for data larger than memory; "
                             "the test set is the last 10%% of the rows")
-    train.add_argument("--likelihood", choices=sorted(LIKELIHOODS),
-                       help="the VAE's p(x|z) (default: bernoulli)")
+    train.add_argument("--likelihood", choices=[*sorted(LIKELIHOODS), "table"],
+                       help="the VAE's p(x|z) (default: bernoulli; for a table: 'table', a "
+                            "kind per column inferred from its values)")
+    train.add_argument("--columns",
+                       help="a table's column kinds by name, e.g. 'age:gaussian,"
+                            "visits:negbinom,sex:categorical', or a file of name:kind lines")
+    train.add_argument("--missing", action="store_true",
+                       help="NaN values and empty cells are missing: the VAE's likelihood "
+                            "counts the observed cells only")
     train.add_argument("--scale", type=float,
                        help="the VAE's fixed Gaussian scale (default: learned per feature)")
     train.add_argument("--latent-dim", type=int, help="latent dimensions (default 8)")
@@ -140,8 +149,23 @@ def build_parser():
     sample = commands.add_parser("sample", help="draw samples from a trained run")
     sample.add_argument("run_dir")
     sample.add_argument("-n", "--num-samples", type=int, default=100)
-    sample.add_argument("--out", default=None, help="PNG path (default: RUN_DIR/samples-N.png)")
+    sample.add_argument("--out", default=None, help="PNG path (default: RUN_DIR/samples-N.png); "
+                                                     "for a run on a table, a CSV path")
     _add_common(sample)
+
+    impute = commands.add_parser(
+        "impute", help="fill in missing cells with a run trained with --missing")
+    impute.add_argument("run_dir")
+    impute.add_argument("--data", required=True,
+                        help="the rows: a table with the run's columns, or a .csv/.npy file")
+    impute.add_argument("--out", required=True, help="imputed.csv or imputed.npy")
+    impute.add_argument("--draws", type=int, default=0,
+                        help="M multiple imputations, numbered by an 'imputation' column "
+                             "(default 0: the conditional means)")
+    impute.add_argument("--num-samples", "-k", type=int, default=1000,
+                        help="importance draws z ~ q(z|x) per row (default 1000)")
+    impute.add_argument("--batch-size", type=int, default=256)
+    _add_common(impute)
     return parser
 
 
@@ -192,6 +216,8 @@ def _spec_from_options(args):
         base = stored_spec(args.out)
     else:
         base = default_spec(given.get("model", "vae"))
+        if "likelihood" not in given and reads_table(dataclasses.replace(base, **given)):
+            given["likelihood"] = "table"  # a table's kinds come from its columns
     model = given.get("model", base.model)
     recipe = recipe_for(model)
     for name in set(MODEL_OPTIONS) & set(given) - set(recipe.options):
@@ -223,7 +249,8 @@ def _evaluate(args):
 def _sample(args):
     image, array = sample_run(args.run_dir, args.num_samples, device=args.device,
                               seed=args.seed, out=args.out)
-    print(f"samples: {image} (picture), {array} (array)")
+    print(f"samples: {image} (rows of the table)" if array is None else
+          f"samples: {image} (picture), {array} (array)")
 
 
 def _encode(args):
@@ -233,6 +260,15 @@ def _encode(args):
                       batch_size=args.batch_size, device=args.device, seed=args.seed,
                       num_samples=args.num_samples)
     print(f"latents: {path}")
+
+
+def _impute(args):
+    from .run_reports import impute_run
+
+    path = impute_run(args.run_dir, args.data, args.out, draws=args.draws,
+                      num_samples=args.num_samples, batch_size=args.batch_size,
+                      device=args.device, seed=args.seed)
+    print(f"imputed: {path}")
 
 
 def _diagnose(args):
@@ -285,7 +321,7 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     command = {"train": _train, "evaluate": _evaluate, "sample": _sample, "encode": _encode,
-               "diagnose": _diagnose}[args.command]
+               "impute": _impute, "diagnose": _diagnose}[args.command]
     try:
         with _terminate_as_interrupt():
             if args.threads is not None:

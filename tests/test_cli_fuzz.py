@@ -34,6 +34,20 @@ def _craft(root, name, edit):
         save_checkpoint(state, crafted / "checkpoint.pt")
 
 
+def _tables(root):
+    rng = np.random.default_rng(1)
+    rows = [f"p{i},{40 + rng.normal() * 9:.1f},{'mf'[i % 2]},{rng.poisson(2)}"
+            for i in range(80)]
+    header = ",age,sex,visits\n"
+    (root / "table.csv").write_text(header + "\n".join(rows[:-1] + ["p79,,f,1"]) + "\n")
+    (root / "complete.csv").write_text(header + "\n".join(rows) + "\n")
+    (root / "unseen.csv").write_text(header + "q1,40.0,x,1\n")
+    (root / "negcount.csv").write_text(header + "\n".join(rows + ["p80,40.0,f,-2"]) + "\n")
+    (root / "nocol.csv").write_text(header + "\n".join(
+        row.rsplit(",", 1)[0] + "," for row in rows) + "\n")
+    (root / "norow.csv").write_text(header + "\n".join(rows + ["p80,,,"]) + "\n")
+
+
 class _Exec:
     def __reduce__(self):
         return (os.system, ("echo this must never run",))
@@ -54,6 +68,9 @@ def root(tmp_path_factory):
     (root / "ragged.csv").write_text("1,2\n3\n")
     (root / "fake.npy").write_text("not numpy")
     (root / "f").write_text("x")
+    _tables(root)
+    assert main(["train", "--data", str(root / "table.csv"), "--missing", "--out",
+                 str(root / "tabrun"), *FAST]) == 0
     _craft(root, "no-spec", lambda state: state.pop("spec"))
     _craft(root, "bad-spec", lambda state: state.update(spec={"model": "vae", "bogus": 1}))
     _craft(root, "bad-moments", lambda state: state["optimizer"].update(state={0: {
@@ -121,6 +138,26 @@ CASES = [
     "encode {root}/run --data {root}/rows.csv --out {root}/l.csv --num-samples 0",
     "encode {root}/run --data {root}/rows.csv --out {root}/l.csv --batch-size 0",
     "encode {root}/run --data {root}/rows.csv",
+    # tables, missing values and impute
+    "train --data {root}/complete.csv --columns age:laplace",
+    "train --data {root}/complete.csv --columns height:gaussian",
+    "train --data {root}/complete.csv --columns sex:gaussian",
+    "train --data {root}/complete.csv --columns {root}/nothing.txt",
+    "train --data {root}/negcount.csv --columns visits:negbinom",
+    "train --data {root}/table.csv",
+    "train --data {root}/nocol.csv --missing", "train --data {root}/norow.csv --missing",
+    "train --data {root}/table.csv --missing --memmap", "train ppca --data {root}/table.csv "
+    "--missing", "train gmm --data {root}/complete.csv --columns age:gaussian",
+    "train --data {root}/complete.csv --likelihood table --data digits",
+    "encode {root}/tabrun --data {root}/unseen.csv --out {root}/l.csv",
+    "encode {root}/tabrun --data {root}/rows.csv --out {root}/l.csv",
+    "impute {root}/run --data {root}/rows.csv --out {root}/i.csv",
+    "impute {root}/tabrun --data {root}/table.csv --out {root}/i.txt",
+    "impute {root}/tabrun --data {root}/table.csv --out {root}/i.csv --draws -1",
+    "impute {root}/tabrun --data {root}/table.csv --out {root}/i.csv -k 0",
+    "impute {root}/tabrun --data {root}/unseen.csv --out {root}/i.csv",
+    "impute {root}/tabrun --out {root}/i.csv",
+    "sample {root}/tabrun --out {root}/s.png",
     # diagnose
     "diagnose {root}/nothing", "diagnose {root}/run --num-samples 0",
     "diagnose {root}/run --num-samples 10000000", "diagnose {root}/pickle",
@@ -142,7 +179,7 @@ def _argv(case, root):
 def test_the_table_is_large_and_reaches_every_subcommand():
     assert len(CASES) >= 60 and len(set(CASES)) == len(CASES)
     assert {case.split()[0] for case in CASES if case} >= {"train", "evaluate", "sample",
-                                                           "encode", "diagnose"}
+                                                           "encode", "impute", "diagnose"}
 
 
 @pytest.mark.parametrize("case", CASES)

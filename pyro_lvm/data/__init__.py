@@ -13,14 +13,15 @@ from .dataset import DataSplit, validate_data
 from .digits import load_digits
 from .files import (MNIST_FILES, cache_as_npy, load_array_file, load_mapped_npy, load_mnist,
                     mnist_file)
-from .table import (decode_table, encode_table, has_header, infer_schema, load_table,
-                    parse_columns, read_table, row_index)
+from .table import (decode_table, describe_schema, encode_table, has_header, infer_schema,
+                    load_table, parse_columns, read_table, row_index, table_rows)
 from .toy import TOY_DENSITIES, load_toy, toy_density
 
 __all__ = [
     "DataSplit",
     "TOY_DENSITIES",
     "decode_table",
+    "describe_schema",
     "encode_table",
     "has_header",
     "infer_schema",
@@ -34,6 +35,7 @@ __all__ = [
     "parse_columns",
     "read_table",
     "row_index",
+    "table_rows",
     "resolve_source",
     "source_files",
     "toy_density",

@@ -41,9 +41,10 @@ def _file_error(path, seen, expected):
 
 def read_table(source):
     """``source`` (a ``pandas.DataFrame``, or a path to a ``.csv`` file with a header or a
-    ``.parquet`` file) as a DataFrame.  A CSV whose first header cell is empty (as
-    ``DataFrame.to_csv`` writes it) has its first column as the row index; empty cells are
-    missing (NaN)."""
+    ``.parquet`` file) as a DataFrame.  A CSV's first column is its row index when its header
+    cell is empty (as ``DataFrame.to_csv`` writes an unnamed index) or when it holds text
+    that is different on every row (an identifier, as ``to_csv`` writes a named index);
+    empty cells are missing (NaN)."""
     if isinstance(source, pd.DataFrame):
         frame = source.copy()
     elif isinstance(source, (str, os.PathLike)):
@@ -68,8 +69,11 @@ def _read_file(path):
             frame = pd.read_parquet(path)
         elif suffix == ".csv":
             frame = pd.read_csv(path, skipinitialspace=True)
-            if str(frame.columns[0]).startswith("Unnamed: 0"):
-                frame = frame.set_index(frame.columns[0]).rename_axis(None)
+            first = frame.columns[0]
+            if str(first).startswith("Unnamed: 0"):
+                frame = frame.set_index(first).rename_axis(None)
+            elif _is_identifier(frame[first]) and frame.shape[1] > 1:
+                frame = frame.set_index(first)
         else:
             raise _file_error(path, suffix or "no suffix", f"one of {TABLE_SUFFIXES}")
     except ImportError as error:
@@ -79,6 +83,12 @@ def _read_file(path):
         raise _file_error(path, " ".join(str(error).split())[:160], "a readable table") \
             from None
     return frame
+
+
+def _is_identifier(column):
+    """Text, present and different on every row."""
+    return (column.notna().all() and column.is_unique
+            and pd.to_numeric(column, errors="coerce").isna().all())
 
 
 def has_header(path):
@@ -234,8 +244,9 @@ def encode_table(table, schema, argument="data"):
 
 def decode_table(x, schema, index=None):
     """A DataFrame of the rows ``x`` (``(n, len(schema))``, encoded as ``encode_table``
-    makes them) in the table's own terms: its column names, categorical levels, integer
-    counts; ``index`` labels the rows."""
+    makes them) in the table's own terms: its column names, categorical levels, and integers
+    for a count or binary column whose values are all whole (a conditional mean stays as it
+    is); ``index`` labels the rows."""
     x = np.asarray(x, dtype=np.float64)
     columns = {}
     for j, column in enumerate(schema):
@@ -245,18 +256,35 @@ def decode_table(x, schema, index=None):
             codes = np.clip(np.nan_to_num(values), 0, len(levels) - 1).astype(int)
             columns[column.name] = np.where(np.isnan(values), None, levels[codes])
         elif column.kind in ("bernoulli", "poisson", "negbinom", "zinb") and \
-                not np.isnan(values).any():
-            columns[column.name] = np.round(values).astype(np.int64)
+                (values == np.round(values)).all():
+            columns[column.name] = values.astype(np.int64)
         else:
             columns[column.name] = values
     return pd.DataFrame(columns, index=index)
 
 
 def row_index(table):
-    """The labels of ``table``'s rows: its own index, or their positions named ``row``."""
+    """The labels of ``table``'s rows: its own index (named ``row`` when it has no name), or
+    their positions."""
     index = read_table(table).index
-    return index if index.name is not None or not isinstance(index, pd.RangeIndex) \
-        else index.rename(ROW)
+    return index if index.name is not None else index.rename(ROW)
+
+
+def table_rows(table, schema, missing=False, argument="data"):
+    """``table``'s rows encoded by ``schema`` (``encode_table``) as a float32 tensor, checked:
+    every observed cell suits its column's kind, and a missing cell is an error unless
+    ``missing``."""
+    frame = read_table(table)
+    encoded = encode_table(frame, schema, argument)
+    nan = np.isnan(encoded)
+    if nan.any() and not missing:
+        row, col = np.argwhere(nan)[0]
+        raise bad_value(argument, f"{int(nan.sum())} missing cells, the first in row "
+                        f"{frame.index[row]!r}, column {schema[col].name!r}",
+                        "no missing cells (pass --missing / missing=True to model them)")
+    rows = torch.from_numpy(encoded)
+    TableLikelihood(schema).check(rows, argument)
+    return rows
 
 
 def load_table(table, likelihood="table", columns=None, missing=False, seed=0,
@@ -269,15 +297,21 @@ def load_table(table, likelihood="table", columns=None, missing=False, seed=0,
     name = Path(table).stem if isinstance(table, (str, os.PathLike)) else "table"
     kinds = parse_columns(columns) if isinstance(columns, str) else columns
     schema = infer_schema(frame, kinds, None if likelihood == "table" else likelihood)
-    encoded = encode_table(frame, schema)
     argument = f"file {table}" if name != "table" else "table"
-    nan = np.isnan(encoded)
-    if nan.any() and not missing:
-        row, col = np.argwhere(nan)[0]
-        raise bad_value(argument, f"{int(nan.sum())} missing cells, the first in row "
-                        f"{frame.index[row]!r}, column {schema[col].name!r}",
-                        "no missing cells (pass --missing / missing=True to model them)")
-    TableLikelihood(schema).check(torch.from_numpy(encoded), argument)
-    return DataSplit.from_array(encoded, name=name, test_fraction=test_fraction, seed=seed,
+    rows = table_rows(frame, schema, missing, argument)
+    return DataSplit.from_array(rows, name=name, test_fraction=test_fraction, seed=seed,
                                 argument=argument, missing=missing, schema=schema)
 
+
+def describe_schema(schema):
+    """One line per column: its name, kind, and levels or standardization."""
+    width = max(len(column.name) for column in schema)
+    lines = []
+    for column in schema:
+        detail = (f"{len(column.levels)} levels: " + ", ".join(map(str, column.levels[:6]))
+                  + (", ..." if len(column.levels) > 6 else "")
+                  if column.kind == "categorical" else
+                  f"mean {column.center:.4g}, sd {column.spread:.4g}"
+                  if column.kind in ("gaussian", "studentt") else "")
+        lines.append(f"  {column.name:<{width}}  {column.kind:<11} {detail}".rstrip())
+    return lines

@@ -10,7 +10,6 @@ in MIWAE (Mattei & Frellsen, 2019): the encoder knows which entries it did not s
 import torch
 from torch import nn
 
-from ..likelihoods.base import Likelihood
 
 
 class EncoderInputs(nn.Module):
@@ -32,7 +31,7 @@ class EncoderInputs(nn.Module):
         self.__dict__["likelihood"] = likelihood
         self.missing = bool(missing)
         self.num_features = likelihood.num_features + (likelihood.data_dim if missing else 0)
-        self.identity = not missing and type(likelihood).features is Likelihood.features
+        self.identity = not missing and likelihood.features_are_data
 
     def forward(self, x):
         if not self.missing:

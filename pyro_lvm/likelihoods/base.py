@@ -64,6 +64,8 @@ class Likelihood(nn.Module):
     support = REAL
     fill_value = 0.0
     name = ""
+    #: ``features(x)`` is ``x`` itself.
+    features_are_data = True
 
     def __init__(self, data_dim: int, num_outputs: int | None = None):
         super().__init__()
@@ -137,10 +139,11 @@ class StandardizedLikelihood(Likelihood):
 
     def __init__(self, data_dim, num_outputs=None, center=None, spread=None):
         super().__init__(data_dim, num_outputs)
+        self.features_are_data = center is None and spread is None
         for name, value, default in (("center", center, 0.0), ("spread", spread, 1.0)):
             value = torch.full((data_dim,), default) if value is None else \
                 torch.as_tensor(value, dtype=torch.get_default_dtype())
             self.register_buffer(name, value, persistent=False)
 
     def features(self, x):
-        return (x - self.center) / self.spread
+        return x if self.features_are_data else (x - self.center) / self.spread

@@ -41,6 +41,7 @@ class CountLikelihood(Likelihood):
     log(1 + x)."""
 
     support = COUNTS
+    features_are_data = False
 
     def features(self, x):
         return torch.log1p(x)
@@ -134,6 +135,7 @@ class CategoricalLikelihood(Likelihood):
 
     name = "categorical"
     fill_value = 0.0
+    features_are_data = False
 
     def __init__(self, levels: int):
         levels = check_int("levels", levels, 2)

@@ -127,6 +127,7 @@ class TableLikelihood(Likelihood):
     """
 
     name = "table"
+    features_are_data = False
 
     def __init__(self, schema):
         if isinstance(schema, (str, bytes)) or not hasattr(schema, "__iter__"):

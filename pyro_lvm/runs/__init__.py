@@ -19,11 +19,12 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .. import plots
 from ..checkpoint import load_checkpoint, write_atomically, write_json
 from ..checks import MAX_SAMPLES, check_int, check_memory, check_size
-from ..data import resolve_source
+from ..data import describe_schema, resolve_source
 from ..errors import bad_value
 from ..infer import Trainer, distributed, inference_gaps
 from ..runtime import resolve_device, set_seed
@@ -32,6 +33,7 @@ from .evaluation import evaluate
 from .pictures import draw_pictures
 from .recipes import (MODELS, RECIPES, Recipe, build_model, check_spec, load_data, recipe_for,
                       training_bytes)
+from .rows import rows_frame, table_schema, write_frame
 from .run_data import (check_fingerprint, fingerprint, has_test_split, load_test_split,
                        save_test_split)
 from .spec import (CHECKPOINT, DATA_CACHE, RunSpec, check_fresh, default_run_dir, spec_from_state,
@@ -135,6 +137,8 @@ def _train_in(run_dir, spec, state, device, quiet):
     if state is not None:
         check_fingerprint(state.get("data_files", []))
     dataset = _load_in_turn(spec, device, run_dir)
+    if quiet is not True and distributed.is_main():
+        _describe_data(spec, dataset)
     set_seed(spec.train.seed)
     config = recipe.config(spec, dataset)
     sizes = ", ".join(f"{name}={getattr(spec, name)}" for name in recipe.options
@@ -166,6 +170,19 @@ def _train_in(run_dir, spec, state, device, quiet):
     write_json(history, run_dir / "history.json")
     draw_pictures(lvm, dataset, history, run_dir)
     return run_dir, metrics
+
+
+def _describe_data(spec, dataset):
+    """Print a table's inferred schema and, with ``missing``, how much is missing."""
+    if dataset.schema is not None:
+        print(f"columns of {spec.data}:")
+        print("\n".join(describe_schema(dataset.schema)))
+    if spec.missing:
+        missing = sum(int(torch.isnan(part).sum()) for part in (dataset.train, dataset.test))
+        cells = dataset.dim * (dataset.train.shape[0] + dataset.test.shape[0])
+        print(f"missing: {missing} of {cells} cells ({100 * missing / cells:.1f}%)"
+              if missing else "missing: none (the data have no missing cells; --missing "
+              "changes nothing but the encoder's input)")
 
 
 def _load_in_turn(spec, device, run_dir):
@@ -246,19 +263,31 @@ def evaluate_run(run_dir, num_samples=1000, device=None, seed=0, gaps=False, gap
 
 
 def sample_run(run_dir, num_samples=100, device=None, seed=0, out=None):
-    """Draw ``num_samples`` decoder means at prior draws; writes a PNG (of the first
-    ``PICTURE_IMAGES`` for images) and a ``.npy`` of all of them beside it."""
+    """Draw ``num_samples`` rows from the run's model at prior draws z ~ p(z).
+
+    For images and matrices: decoder means E[x | z], written as a PNG (of the first
+    ``PICTURE_IMAGES`` for images) and a ``.npy`` of all of them beside it; returns both paths.
+    For a table: rows x ~ p(x | z) in the table's own columns and levels, written as a CSV
+    (``out`` ends in ``.csv``); returns ``(csv_path, None)``.
+    """
     check_int("num_samples", num_samples)
-    out = Path(out) if out is not None else Path(run_dir) / f"samples-{num_samples}.png"
-    if out.suffix.lower() != ".png":
-        raise bad_value("out", str(out), "a path ending in .png (the array is written beside "
-                        "it, as .npy)")
     lvm, dataset, _ = load_run(run_dir, device, test_only=True)
+    schema = table_schema(lvm)
+    suffix = ".png" if schema is None else ".csv"
+    out = Path(out) if out is not None else Path(run_dir) / f"samples-{num_samples}{suffix}"
+    if out.suffix.lower() != suffix:
+        raise bad_value("out", str(out), "a path ending in .png (the array is written beside "
+                        "it, as .npy)" if schema is None else
+                        "a path ending in .csv (a run on a table samples rows of the table)")
     check_writable("out", out.parent)
     # the draws, their decoded values and the host copy of them
     check_memory("num_samples", num_samples, 3 * 4 * num_samples * dataset.dim,
                  dataset.test.device)
     set_seed(seed)
+    if schema is not None:
+        with torch.no_grad():
+            rows = lvm.decode(lvm.prior().sample((num_samples,))).sample().cpu()
+        return write_frame(rows_frame(rows, lvm), out), None
     samples = lvm.generate(num_samples).cpu()
     if dataset.image_shape is not None:
         shown = min(num_samples, PICTURE_IMAGES)

@@ -50,8 +50,10 @@ def check_fingerprint(stored):
 
 
 def save_test_split(dataset, run_dir):
-    """Write the test rows of ``dataset`` (labels, image shape, name) to ``RUN/data/``."""
-    arrays = {"test": dataset.test.cpu().numpy(), "name": np.array(dataset.name)}
+    """Write the test rows of ``dataset`` (labels, image shape, name, whether cells may be
+    missing) to ``RUN/data/``."""
+    arrays = {"test": dataset.test.cpu().numpy(), "name": np.array(dataset.name),
+              "missing": np.array(dataset.missing)}
     if dataset.test_labels is not None:
         arrays["test_labels"] = dataset.test_labels.cpu().numpy()
     if dataset.image_shape is not None:
@@ -78,8 +80,9 @@ def load_test_split(run_dir, device):
             shape = tuple(int(s) for s in arrays["image_shape"]) \
                 if "image_shape" in arrays else None
             name = str(arrays["name"])
+            missing = bool(arrays["missing"]) if "missing" in arrays else False
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as error:
         raise bad_value(f"file {path}", f"{type(error).__name__}: {error}",
                         "the run's copy of its test set, as pyro-lvm train wrote it") from None
     return DataSplit(train=test, test=test, train_labels=labels, test_labels=labels,
-                     image_shape=shape, name=name).to(device)
+                     image_shape=shape, name=name, missing=missing).to(device)
