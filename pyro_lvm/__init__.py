@@ -10,7 +10,8 @@ from .command_env import set_command_defaults
 set_command_defaults()  # before torch loads: the command's OpenMP wait policy
 
 from .checkpoint import load_checkpoint, save_checkpoint
-from .data import DataSplit, load_dataset, load_digits, load_mnist, validate_data
+from .data import (DataSplit, decode_table, encode_table, infer_schema, load_dataset, load_digits,
+                   load_mnist, load_table, read_table, validate_data)
 from .deprecation import module_getattr
 from .diagnostics import (collapse_diagnostics, diagnose, encode, psis_diagnostics,
                           to_inference_data)
@@ -18,23 +19,33 @@ from .flows import IAF, MAF, AffineCoupling, FlowDensity, LULinear, QRLinear, bu
 from .guides import FlowGuide, FullRankNormalGuide, LocalNormalGuide, MeanFieldNormalGuide
 from .infer import (DeviceTraceELBO, DeviceTraceMeanFieldELBO, TrainConfig, Trainer,
                     TrainingDiverged, elbo_per_datapoint, evaluate_per_datapoint, gradient_variance,
-                    importance_log_likelihood, inference_gaps, naive_log_likelihood)
-from .likelihoods import BernoulliLikelihood, GaussianLikelihood
+                    importance_log_likelihood, impute, impute_draws, inference_gaps,
+                    naive_log_likelihood)
+from .likelihoods import (LIKELIHOODS, BernoulliLikelihood, BetaLikelihood,
+                          CategoricalLikelihood, Column, ContinuousBernoulli,
+                          ContinuousBernoulliLikelihood, GaussianLikelihood, Likelihood,
+                          NegativeBinomialLikelihood, PoissonLikelihood, StudentTLikelihood,
+                          TableLikelihood, ZeroInflatedNegativeBinomialLikelihood)
 from .models import PPCA, VAE, GaussianMixture, ppca_mle
 from .plates import data_plate
 from .runtime import resolve_device, set_seed
 
-__version__ = "0.2.1"
+__version__ = "0.2.2"
 
 __all__ = ["IAF", "MAF", "AffineCoupling", "FlowDensity", "LULinear", "QRLinear", "build_flow",
            "collapse_diagnostics", "diagnose", "encode", "psis_diagnostics", "to_inference_data",
-           "BernoulliLikelihood", "DataSplit", "FlowGuide", "FullRankNormalGuide",
-           "GaussianLikelihood", "GaussianMixture", "LocalNormalGuide", "MeanFieldNormalGuide",
+           "LIKELIHOODS", "BernoulliLikelihood", "BetaLikelihood", "CategoricalLikelihood",
+           "Column", "ContinuousBernoulli", "ContinuousBernoulliLikelihood",
+           "GaussianLikelihood", "Likelihood", "NegativeBinomialLikelihood", "PoissonLikelihood",
+           "StudentTLikelihood", "TableLikelihood", "ZeroInflatedNegativeBinomialLikelihood",
+           "DataSplit", "FlowGuide", "FullRankNormalGuide",
+           "GaussianMixture", "LocalNormalGuide", "MeanFieldNormalGuide",
            "PPCA", "DeviceTraceELBO", "DeviceTraceMeanFieldELBO", "TrainConfig", "Trainer",
            "TrainingDiverged", "VAE", "data_plate",
            "elbo_per_datapoint", "evaluate_per_datapoint", "gradient_variance",
-           "importance_log_likelihood", "inference_gaps", "ppca_mle",
-           "load_checkpoint", "load_dataset", "load_digits", "load_mnist",
+           "importance_log_likelihood", "impute", "impute_draws", "inference_gaps", "ppca_mle",
+           "decode_table", "encode_table", "infer_schema", "load_checkpoint", "load_dataset",
+           "load_digits", "load_mnist", "load_table", "read_table",
            "naive_log_likelihood", "resolve_device", "save_checkpoint", "set_seed",
            "validate_data"]
 
