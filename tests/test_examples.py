@@ -70,3 +70,13 @@ def test_flow_guide_example(capsys):
     for name in ("meanfield", "flow:iaf*2"):
         elbo, log_px, gap = _line(out, name)
         assert elbo <= log_px and gap >= 0
+
+
+@pytest.mark.slow
+def test_missing_table(capsys):
+    out = _run("missing_table", [], capsys)
+    value = {l[:34].strip(): _numbers(l[34:])[0] for l in out.splitlines() if l[:4] in
+             ("RMSE", "accu")}
+    assert "diagnosis  categorical 2 levels: benign, malignant" in out
+    assert value["RMSE, real cells, VAE"] < 0.8 * value["RMSE, real cells, column means"]
+    assert value["accuracy, diagnosis, VAE"] > value["accuracy, diagnosis, the mode"] + 0.2

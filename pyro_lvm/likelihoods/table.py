@@ -143,21 +143,24 @@ class TableLikelihood(Likelihood):
                  for key, index in groups.items()]
         super().__init__(len(self.schema), sum(part.num_outputs for part in parts))
         self.parts = torch.nn.ModuleList(parts)
-        self.index = [torch.tensor(index) for index in groups.values()]
-        self.register_buffer("fill_values", torch.tensor(
-            [p.fill_value for p, index in zip(parts, self.index) for _ in index]
-        )[torch.argsort(torch.cat(self.index))], persistent=False)
+        fill_values = torch.empty(self.data_dim)
+        for g, (part, index) in enumerate(zip(parts, groups.values())):
+            self.register_buffer(f"index{g}", torch.tensor(index), persistent=False)
+            fill_values[index] = part.fill_value
+        self.register_buffer("fill_values", fill_values, persistent=False)
 
     @property
     def columns(self):
         return [column.name for column in self.schema]
 
-    def _split(self, out):
-        return zip(self._indices(out), self.parts,
-                   out.split([part.num_outputs for part in self.parts], dim=-1))
+    @property
+    def index(self):
+        """The columns of each group, in the order of ``parts``."""
+        return [getattr(self, f"index{g}") for g in range(len(self.parts))]
 
-    def _indices(self, tensor):
-        return [index.to(tensor.device) for index in self.index]
+    def _split(self, out):
+        return zip(self.index, self.parts,
+                   out.split([part.num_outputs for part in self.parts], dim=-1))
 
     def forward(self, out, mask=None):
         return TableDistribution([(index, part.elementwise(o)) for index, part, o
@@ -179,7 +182,7 @@ class TableLikelihood(Likelihood):
 
     def _per_part(self, x, method):
         return torch.cat([getattr(part, method)(x[..., index])
-                          for index, part in zip(self._indices(x), self.parts)], -1)
+                          for index, part in zip(self.index, self.parts)], -1)
 
     def features(self, x):
         return self._per_part(x, "features")
@@ -196,6 +199,7 @@ class TableLikelihood(Likelihood):
 
     def check(self, x, argument="x", columns=None):
         names = self.columns if columns is None else columns
-        for index, part in zip(self._indices(x), self.parts):
+        for index, part in zip(self.index, self.parts):
+            index = index.to(x.device)
             part.check(x[:, index], argument, [names[i] for i in index.tolist()])
         return x

@@ -2,6 +2,7 @@
 and written back in the user's terms."""
 
 import numpy as np
+import pandas as pd
 
 from ..checkpoint import write_atomically
 from ..data import decode_table, load_array_file, read_table, row_index, table_rows, validate_data
@@ -49,6 +50,5 @@ def rows_frame(rows, lvm, index=None):
     schema = table_schema(lvm)
     if schema is not None:
         return decode_table(rows, schema, index)
-    import pandas as pd
     return pd.DataFrame(np.asarray(rows), columns=[f"x{j}" for j in range(rows.shape[1])],
                         index=index)
