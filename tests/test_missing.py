@@ -3,6 +3,7 @@ imputation recovers the closed-form conditional mean of a linear-Gaussian model.
 
 import math
 
+import numpy as np
 import pyro
 import pytest
 import torch
@@ -171,3 +172,18 @@ def test_a_plain_svi_loop_trains_a_model_with_missing_values():
     losses = [svi.step(x) for _ in range(300)]
     assert all(math.isfinite(loss) for loss in losses)
     assert sum(losses[-20:]) / 20 < sum(losses[:20]) / 20 - 50
+
+
+def test_the_observed_site_keeps_the_missing_entries_missing():
+    """The model observes x as given (NaN where missing), so its trace, arviz's
+    ``observed_data`` and the posterior predictive check see missing values as missing."""
+    from pyro_lvm import to_inference_data
+    torch.manual_seed(6)
+    vae = VAE(4, latent_dim=2, hidden=(8,), likelihood="gaussian", missing=True)
+    x = _with_holes(torch.randn(12, 4))
+    trace = pyro.poutine.trace(vae.model).get_trace(x)
+    assert torch.equal(torch.isnan(trace.nodes["x"]["value"]), torch.isnan(x))
+    assert torch.isfinite(trace.log_prob_sum())
+    idata = to_inference_data(vae.model, vae.guide, x, num_samples=5)
+    observed = idata["observed_data"]["x"].values
+    assert np.array_equal(np.isnan(observed), torch.isnan(x).numpy())

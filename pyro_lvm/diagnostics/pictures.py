@@ -158,10 +158,12 @@ def _density(values, grid):
     return kernel.sum(1) / (len(values) * width * np.sqrt(2 * np.pi))
 
 
-def posterior_predictive(idata, path, variable="x", max_features=6, num_draws=50, seed=0):
-    """The density of the observed values of ``variable`` (first ``max_features`` features)
-    against that of ``num_draws`` predictive draws x̃ ~ p(x | z), z ~ q(z | x), one thin line
-    per draw over all observations, and their mean."""
+def posterior_predictive(idata, path, variable="x", max_features=6, num_draws=50, seed=0,
+                         names=None):
+    """The density of the observed values of ``variable`` (first ``max_features`` features,
+    titled by ``names`` when given; missing values left out) against that of ``num_draws``
+    predictive draws x̃ ~ p(x | z), z ~ q(z | x), one thin line per draw over all
+    observations, and their mean."""
     observed = np.asarray(idata["observed_data"][variable].values, dtype=float)
     predicted = np.asarray(idata["posterior_predictive"][variable].values[0], dtype=float)
     rng = np.random.default_rng(seed)
@@ -171,13 +173,14 @@ def posterior_predictive(idata, path, variable="x", max_features=6, num_draws=50
     axes = fig.subplots(1, len(features), squeeze=False)[0]
     for feature, ax in zip(features, axes):
         seen, drawn = observed[..., feature], predicted[draws][..., feature]
+        seen = seen[~np.isnan(seen)]
         grid = np.linspace(min(seen.min(), drawn.min()), max(seen.max(), drawn.max()), 200)
         curves = np.stack([_density(drawn[k], grid) for k in range(len(draws))])
         for curve in curves:
             ax.plot(grid, curve, color="C0", alpha=0.1, linewidth=0.8)
         ax.plot(grid, curves.mean(0), color="C0", linestyle="--", label="predictive mean")
         ax.plot(grid, _density(seen, grid), color="black", label="observed")
-        ax.set_title(f"{variable}[{feature}]")
+        ax.set_title(f"{variable}[{feature}]" if names is None else str(names[feature]))
         ax.set_xlabel("value")
     axes[0].set_ylabel("density")
     axes[0].legend(fontsize=7)

@@ -130,8 +130,10 @@ def _pictures(lvm, dataset, idata, found, out_dir, seed):
                                                  out_dir / "interpolations.png"),
                          "interpolations in latent space"))
     if "posterior_predictive" in arviz_adapter.group_names(idata):
-        made.append((pictures.posterior_predictive(idata, out_dir / "ppc.png", seed=seed),
-                     "posterior predictive check"))
+        schema = getattr(lvm, "schema", None) or dataset.schema
+        names = None if schema is None else [column.name for column in schema]
+        made.append((pictures.posterior_predictive(idata, out_dir / "ppc.png", seed=seed,
+                                                   names=names), "posterior predictive check"))
     return made
 
 

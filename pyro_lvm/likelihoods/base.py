@@ -10,6 +10,7 @@ p(x_d | z), with event shape ``(data_dim,)``.
 import dataclasses
 import math
 
+import pyro.distributions as dist
 import torch
 from torch import nn
 
@@ -49,6 +50,26 @@ class Support:
 REAL = Support()
 
 
+class MaskedEntries(dist.MaskedDistribution):
+    """``base`` with the entries where ``mask`` is False left out of ``log_prob``.  Those
+    entries of a value (NaN, for a missing one) are replaced by ``fill`` before ``base`` sees
+    them, so that neither the log-density nor its gradient meets a NaN."""
+
+    def __init__(self, base, mask, fill):
+        super().__init__(base, mask)
+        self.fill = fill
+
+    def expand(self, batch_shape, _instance=None):
+        batch_shape = torch.Size(batch_shape)
+        return MaskedEntries(self.base_dist.expand(batch_shape),
+                             self._mask.expand(batch_shape), self.fill)
+
+    def log_prob(self, value):
+        value = torch.where(self._mask, value, torch.as_tensor(self.fill, dtype=value.dtype,
+                                                              device=value.device))
+        return super().log_prob(value)
+
+
 class Likelihood(nn.Module):
     """The base of the observation models: subclasses give ``elementwise`` and ``mean``.
 
@@ -82,10 +103,11 @@ class Likelihood(nn.Module):
 
     def forward(self, out, mask=None):
         """p(x | z) with event shape ``(data_dim,)``; with ``mask`` only the factors where it is
-        True count (missing entries contribute nothing to log p or to its gradient)."""
+        True count: a missing entry (NaN, or any value) contributes nothing to log p or to its
+        gradient (``MaskedEntries``)."""
         factors = self.elementwise(out)
         if mask is not None:
-            factors = factors.mask(mask)
+            factors = MaskedEntries(factors, mask, self.fill_value)
         return factors.to_event(1)
 
     def weighted_mean(self, out, weights):

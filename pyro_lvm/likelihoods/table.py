@@ -83,23 +83,26 @@ def _group_likelihood(kind, columns):
 
 class TableDistribution(dist.TorchDistribution):
     """The product over column groups of their elementwise distributions, with event shape
-    ``(data_dim,)``; entries where ``mask`` is False are left out of ``log_prob``."""
+    ``(data_dim,)``; entries where ``mask`` is False are left out of ``log_prob`` (and set to
+    their column's ``fill`` value before a group's distribution sees them)."""
 
     arg_constraints = {}
     support = constraints.real_vector
 
-    def __init__(self, parts, data_dim, mask=None):
-        self.parts, self.mask = parts, mask
+    def __init__(self, parts, fill, mask=None):
+        self.parts, self.fill, self.mask = parts, fill, mask
         batch_shape = parts[0][1].batch_shape[:-1]
-        super().__init__(batch_shape, torch.Size([data_dim]), validate_args=False)
+        super().__init__(batch_shape, fill.shape, validate_args=False)
 
     def expand(self, batch_shape, _instance=None):
         batch_shape = torch.Size(batch_shape)
         parts = [(index, d.expand(batch_shape + d.batch_shape[-1:])) for index, d in self.parts]
         mask = None if self.mask is None else self.mask.expand(batch_shape + self.event_shape)
-        return TableDistribution(parts, self.event_shape[0], mask)
+        return TableDistribution(parts, self.fill, mask)
 
     def log_prob(self, value):
+        if self.mask is not None:
+            value = torch.where(self.mask, value, self.fill.to(value.dtype))
         total = 0.0
         for index, d in self.parts:
             log_p = d.log_prob(value[..., index])
@@ -164,7 +167,7 @@ class TableLikelihood(Likelihood):
 
     def forward(self, out, mask=None):
         return TableDistribution([(index, part.elementwise(o)) for index, part, o
-                                  in self._split(out)], self.data_dim, mask)
+                                  in self._split(out)], self.fill_values, mask)
 
     def _scatter(self, values, like, batch_shape):
         result = like.new_empty(*batch_shape, self.data_dim)

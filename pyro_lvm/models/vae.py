@@ -71,6 +71,12 @@ class VAE(nn.Module):
                        [column.to_config() for column in self.likelihood.schema],
                        "scale": scale, "guide": guide_name, "missing": missing}
 
+    @property
+    def schema(self):
+        """A table's columns (a list of ``Column``) when the likelihood is a table's, else
+        ``None``."""
+        return getattr(self.likelihood, "schema", None)
+
     def prior(self):
         """p(z) = N(0, I) with event shape ``(latent_dim,)``."""
         return dist.Normal(self.prior_loc, self.prior_scale, validate_args=False).to_event(1)
@@ -80,16 +86,9 @@ class VAE(nn.Module):
         ``mask`` is False."""
         return self.likelihood(self.decoder(z), mask)
 
-    def observed(self, x):
-        """``(x with its missing entries filled, the mask of observed entries)``; the mask is
-        ``None`` for a model without missing values."""
-        if not self.missing:
-            return x, None
-        return self.likelihood.fill(x), ~torch.isnan(x)
-
     def model(self, x, indices=None, num_data=None):
         register(self, skip=("guide",))
-        x, mask = self.observed(x)
+        mask = ~torch.isnan(x) if self.missing else None  # the observed entries
         with data_plate(x, indices, num_data):
             z = pyro.sample("z", self.prior())
             return pyro.sample("x", self.decode(z, mask), obs=x)

@@ -10,8 +10,8 @@ from .recipes import data_likelihood
 
 
 def table_schema(lvm):
-    """The schema of a model of a table (a list of ``Column``), or ``None``."""
-    return getattr(getattr(lvm, "likelihood", None), "schema", None)
+    """The schema of a model of a table (a list of ``Column``, ``VAE.schema``), or ``None``."""
+    return getattr(lvm, "schema", None)
 
 
 def read_rows(lvm, spec, data):
