@@ -17,7 +17,8 @@ from .diagnostics import (collapse_diagnostics, diagnose, encode, psis_diagnosti
                           to_inference_data)
 from .flows import IAF, MAF, AffineCoupling, FlowDensity, LULinear, QRLinear, build_flow
 from .guides import FlowGuide, FullRankNormalGuide, LocalNormalGuide, MeanFieldNormalGuide
-from .infer import (DeviceTraceELBO, DeviceTraceMeanFieldELBO, TrainConfig, Trainer,
+from .infer import (DeviceTraceELBO, DeviceTraceMeanFieldELBO, ImportanceWeightedELBO,
+                    TrainConfig, Trainer,
                     TrainingDiverged, elbo_per_datapoint, evaluate_per_datapoint, gradient_variance,
                     importance_log_likelihood, impute, impute_draws, inference_gaps,
                     naive_log_likelihood)
@@ -40,7 +41,8 @@ __all__ = ["IAF", "MAF", "AffineCoupling", "FlowDensity", "LULinear", "QRLinear"
            "StudentTLikelihood", "TableLikelihood", "ZeroInflatedNegativeBinomialLikelihood",
            "DataSplit", "FlowGuide", "FullRankNormalGuide",
            "GaussianMixture", "LocalNormalGuide", "MeanFieldNormalGuide",
-           "PPCA", "DeviceTraceELBO", "DeviceTraceMeanFieldELBO", "TrainConfig", "Trainer",
+           "PPCA", "DeviceTraceELBO", "DeviceTraceMeanFieldELBO", "ImportanceWeightedELBO",
+           "TrainConfig", "Trainer",
            "TrainingDiverged", "VAE", "data_plate",
            "elbo_per_datapoint", "evaluate_per_datapoint", "gradient_variance",
            "importance_log_likelihood", "impute", "impute_draws", "inference_gaps", "ppca_mle",

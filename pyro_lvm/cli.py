@@ -19,7 +19,7 @@ from . import __version__
 from .checks import check_int
 from .errors import bad_value
 from .guides import GUIDE_NAMES
-from .infer import ELBOS, TrainingDiverged
+from .infer import TrainingDiverged
 from .infer.distributed import DistributedError
 from .likelihoods import LIKELIHOODS
 from .runs import MODELS, RECIPES, RunSpec, evaluate_run, sample_run, stored_spec, train_run
@@ -96,9 +96,11 @@ def build_parser():
                             "global batch, a multiple of the number of processes")
     train.add_argument("--lr", type=float, help="Adam learning rate (default: 1e-3 for vae, "
                                                 "3e-3 for flow, 0.05 for ppca and gmm)")
-    train.add_argument("--elbo", choices=sorted(ELBOS),
+    train.add_argument("--elbo",
                        help="trace (default): Trace_ELBO; meanfield: TraceMeanField_ELBO "
-                            "(closed-form KL); enum: TraceEnum_ELBO (always used for gmm)")
+                            "(closed-form KL); enum: TraceEnum_ELBO (always used for gmm); "
+                            "iwae: the importance-weighted bound with K = --particles; "
+                            "renyi:ALPHA: Renyi's bound, 0 <= ALPHA < 1")
     train.add_argument("--jit", action=argparse.BooleanOptionalAction,
                        help="compile the loss with torch.jit.trace (default: yes for the "
                             "built-in models that can be traced)")

@@ -25,7 +25,7 @@ class EncoderInputs(nn.Module):
         identity: the input is x itself (no features and nothing missing).
     """
 
-    def __init__(self, likelihood, missing=False):
+    def __init__(self, likelihood: nn.Module, missing: bool = False):
         super().__init__()
         # a reference, not a submodule: the likelihood's parameters belong to the model alone
         self.__dict__["likelihood"] = likelihood
@@ -51,7 +51,7 @@ class InputsGuide(nn.Module):
         guide: a contract-following guide whose input size is ``inputs.num_features``.
     """
 
-    def __init__(self, inputs, guide):
+    def __init__(self, inputs: EncoderInputs, guide: nn.Module):
         super().__init__()
         self.inputs, self.guide = inputs, guide
 

@@ -35,7 +35,7 @@ def _posterior_draws(vae, x, indices, num_data, num_samples):
 
 
 @torch.no_grad()
-def impute(vae, x: torch.Tensor, num_samples: int = 1000, batch_size: int = 256
+def impute(vae: torch.nn.Module, x: torch.Tensor, num_samples: int = 1000, batch_size: int = 256
            ) -> torch.Tensor:
     """``x`` with every NaN replaced by its importance-weighted conditional mean
     E[x_miss | x_obs] (see the module docstring), from ``num_samples`` draws per row.
@@ -62,7 +62,7 @@ def impute(vae, x: torch.Tensor, num_samples: int = 1000, batch_size: int = 256
 
 
 @torch.no_grad()
-def impute_draws(vae, x: torch.Tensor, draws: int, num_samples: int = 1000,
+def impute_draws(vae: torch.nn.Module, x: torch.Tensor, draws: int, num_samples: int = 1000,
                  batch_size: int = 256) -> torch.Tensor:
     """``draws`` multiple imputations of ``x``, shape ``(draws, n, data_dim)``: in each, a row's
     missing entries are one draw x_miss ~ p(x_miss | z), z resampled from the row's K

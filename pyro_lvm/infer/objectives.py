@@ -6,7 +6,8 @@ reparametrized through ``rsample``) with its loss kept on the device;
 KL(q(z|x) ‖ p(z)) term in closed form where PyTorch knows it, e.g. KL(N(μ, σ²) ‖ N(0, I)) =
 ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²)), likewise kept on the device;
 ``"enum"`` is ``TraceEnum_ELBO`` (discrete latents marked ``infer={"enumerate": "parallel"}``
-are summed out exactly).
+are summed out exactly); ``"iwae"`` and ``"renyi:ALPHA"`` are the importance-weighted bounds of
+``bounds.ImportanceWeightedELBO`` with K = ``num_particles`` draws per row.
 """
 
 import warnings
@@ -21,7 +22,8 @@ import torch
 from torch import jit, nn
 
 from ..checks import check_int
-from ..errors import bad_value
+from ..errors import bad_type, bad_value
+from .bounds import ImportanceWeightedELBO
 
 
 class DeviceTraceELBO(Trace_ELBO):
@@ -113,14 +115,33 @@ def _log_ratio(model_trace, guide_trace):
 
 
 ELBOS = {"trace": DeviceTraceELBO, "meanfield": DeviceTraceMeanFieldELBO, "enum": TraceEnum_ELBO}
+#: Every objective by name: the ELBOs above and the importance-weighted bounds.
+OBJECTIVES = ("trace", "meanfield", "enum", "iwae", "renyi:ALPHA")
+
+
+def _renyi_alpha(name):
+    """α of ``"iwae"`` (0) or ``"renyi:ALPHA"``; ``None`` for another name."""
+    if name == "iwae":
+        return 0.0
+    if not name.startswith("renyi:"):
+        return None
+    try:
+        return float(name[len("renyi:"):])
+    except ValueError:
+        raise bad_value("elbo", name, "renyi:ALPHA with a number ALPHA in [0, 1)") from None
 
 
 def make_elbo(name="trace", num_particles=1, max_plate_nesting=None):
-    """The Pyro ELBO called ``name``, with vectorized particles to the left of the model's
-    ``max_plate_nesting`` plates (``None``: Pyro finds it with a first trace)."""
-    if name not in ELBOS:
-        raise bad_value("elbo", name, f"one of {sorted(ELBOS)}")
+    """The objective called ``name`` (one of ``OBJECTIVES``), with vectorized particles to the
+    left of the model's ``max_plate_nesting`` plates (``None``: found with a first trace)."""
+    if not isinstance(name, str):
+        raise bad_type("elbo", name, f"one of {list(OBJECTIVES)}")
     num_particles = check_int("num_particles", num_particles)
+    alpha = _renyi_alpha(name)
+    if alpha is not None:
+        return ImportanceWeightedELBO(num_particles, alpha, max_plate_nesting)
+    if name not in ELBOS:
+        raise bad_value("elbo", name, f"one of {list(OBJECTIVES)}")
     nesting = float("inf") if max_plate_nesting is None else max_plate_nesting
     return ELBOS[name](num_particles=num_particles, vectorize_particles=num_particles > 1,
                        max_plate_nesting=nesting)

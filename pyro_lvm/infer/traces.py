@@ -49,21 +49,23 @@ def _site_log_density(site, num_particles, num_data):
     return log_p.movedim((particles, frame.dim), (0, 1)).reshape(num_particles, rows, -1).sum(-1)
 
 
-@torch.no_grad()
 def particle_trace(fn, x, num_particles, indices=None, num_data=None, replay=None,
-                   nesting=None):
+                   nesting=None, grad=False):
     """The trace of ``fn(x, indices, num_data)`` under a ``"particles"`` plate to the left of
     ``nesting`` plates (``None``: found from ``fn``): every site gains a dimension of
     ``num_particles`` draws there.
 
     With ``replay`` (a guide's particle trace) the latent sites it holds take its values, so a
-    model traced this way is evaluated at the guide's draws z ~ q(z | x).
+    model traced this way is evaluated at the guide's draws z ~ q(z | x).  Without ``grad``
+    nothing is recorded for autograd (evaluation); with it the trace can be differentiated
+    (a training objective).
     """
     if nesting is None:
         nesting = max_plate_nesting(fn, None, x, indices, num_data)
     if replay is not None:
         fn = poutine.replay(fn, trace=replay)
-    with pyro.plate("particles", num_particles, dim=particle_dim(nesting)):
+    with torch.set_grad_enabled(grad), \
+            pyro.plate("particles", num_particles, dim=particle_dim(nesting)):
         return poutine.trace(fn).get_trace(x, indices, num_data)
 
 
@@ -88,14 +90,16 @@ def trace_log_weights(model_trace, guide_trace, x, num_particles, num_data=None)
     return total
 
 
-def draw_and_replay(model, guide, x, num_particles, indices=None, num_data=None, nesting=None):
+def draw_and_replay(model, guide, x, num_particles, indices=None, num_data=None, nesting=None,
+                    grad=False):
     """``(model_trace, guide_trace)``: ``num_particles`` draws from the guide (``None``: no
-    guide) and the model replayed at them, under one particle plate."""
+    guide) and the model replayed at them, under one particle plate (``grad``: see
+    ``particle_trace``)."""
     if nesting is None:
         nesting = max_plate_nesting(model, guide, x, indices, num_data)
     args = (x, num_particles, indices, num_data)
-    drawn = None if guide is None else particle_trace(guide, *args, nesting=nesting)
-    return particle_trace(model, *args, replay=drawn, nesting=nesting), drawn
+    drawn = None if guide is None else particle_trace(guide, *args, nesting=nesting, grad=grad)
+    return particle_trace(model, *args, replay=drawn, nesting=nesting, grad=grad), drawn
 
 
 @torch.no_grad()

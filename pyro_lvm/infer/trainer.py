@@ -50,10 +50,14 @@ class TrainConfig:
         epochs: epochs in all (a resumed trainer continues up to this number).
         batch_size: minibatch size; the ragged tail of each permutation is skipped.
         learning_rate: Adam's step size.
-        elbo: ``"trace"`` (``DeviceTraceELBO``), ``"meanfield"`` (``DeviceTraceMeanFieldELBO``,
-            the KL in closed form where PyTorch has it) or ``"enum"`` (``TraceEnum_ELBO``).
+        elbo: the objective: ``"trace"`` (``DeviceTraceELBO``), ``"meanfield"``
+            (``DeviceTraceMeanFieldELBO``, the KL in closed form where PyTorch has it),
+            ``"enum"`` (``TraceEnum_ELBO``), ``"iwae"`` (the importance-weighted bound with
+            K = ``num_particles``) or ``"renyi:ALPHA"`` (Rényi's bound, 0 ≤ α < 1):
+            ``bounds.ImportanceWeightedELBO``.
         jit: compile the loss with ``torch.jit.trace`` (``None``: for the built-in models).
-        num_particles: Monte Carlo particles per step, vectorized.
+        num_particles: Monte Carlo particles per step, vectorized (K of ``iwae`` and
+            ``renyi``).
         clip_norm: gradient-norm clipping (``None``: none).
         seed: seeds every draw of the run.
         test_particles: particles of the per-epoch test ELBO.
@@ -378,7 +382,7 @@ class Trainer:
             total += value
             bar.update()
         record = {"epoch": epoch, "train_elbo": -total / (steps * num_data),
-                  "seconds": time.perf_counter() - start}
+                  "objective": self.config.elbo, "seconds": time.perf_counter() - start}
         if test is not None:
             self.lvm.eval()
             rows = test[distributed.rank()::distributed.world_size()]

@@ -20,12 +20,14 @@ class GaussianLikelihood(StandardizedLikelihood):
     Args:
         data_dim: the size of a row of x.
         scale: a fixed σ (``None``: learned per feature, softplus-parametrized).
-        center, spread: the standardization c, s of each feature (``None``: 0 and 1).
+        center: the standardization's c per feature (``None``: 0).
+        spread: the standardization's s per feature (``None``: 1).
     """
 
     name = "gaussian"
 
-    def __init__(self, data_dim: int, scale: float | None = None, center=None, spread=None):
+    def __init__(self, data_dim: int, scale: float | None = None, center: list | None = None,
+                 spread: list | None = None):
         super().__init__(data_dim, center=center, spread=spread)
         if scale is None:
             self.raw_scale = nn.Parameter(inverse_positive(torch.full((data_dim,), 0.5)))
@@ -52,12 +54,13 @@ class StudentTLikelihood(StandardizedLikelihood):
 
     Args:
         data_dim: the size of a row of x.
-        center, spread: the standardization of each feature (``None``: 0 and 1).
+        center: the standardization's c per feature (``None``: 0).
+        spread: the standardization's s per feature (``None``: 1).
     """
 
     name = "studentt"
 
-    def __init__(self, data_dim: int, center=None, spread=None):
+    def __init__(self, data_dim: int, center: list | None = None, spread: list | None = None):
         super().__init__(data_dim, center=center, spread=spread)
         self.raw_scale = nn.Parameter(inverse_positive(torch.full((data_dim,), 0.5)))
         self.raw_df = nn.Parameter(inverse_positive(torch.full((data_dim,), 5.0)))

@@ -132,7 +132,7 @@ class TableLikelihood(Likelihood):
     name = "table"
     features_are_data = False
 
-    def __init__(self, schema):
+    def __init__(self, schema: list):
         if isinstance(schema, (str, bytes)) or not hasattr(schema, "__iter__"):
             raise bad_type("schema", schema, "a list of Column (or of their dicts)")
         self.schema = [Column.from_config(column) for column in schema]
