@@ -105,6 +105,12 @@ def build_parser():
                        help="compile the loss with torch.jit.trace (default: yes for the "
                             "built-in models that can be traced)")
     train.add_argument("--particles", type=int, help="Monte Carlo particles per step (default 1)")
+    train.add_argument("--beta", type=float,
+                       help="beta-VAE: weigh the KL term by BETA in the training objective "
+                            "(default 1; the reported ELBO and log p(x) are always the true ones)")
+    train.add_argument("--kl-warmup", type=int,
+                       help="KL warm-up: the KL weight rises linearly from 0 to beta over the "
+                            "first EPOCHS epochs (default 0: none)")
     train.add_argument("--clip-norm", type=float, help="gradient norm clipping (default: none)")
     train.add_argument("--eval-samples", type=int,
                        help="importance samples K for the test log p(x) (default 1000)")
@@ -197,7 +203,8 @@ _SPEC_OPTIONS = tuple(field.name for field in dataclasses.fields(RunSpec)
                       if field.name != "train")
 _TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "learning_rate",
                   "elbo": "elbo", "jit": "jit", "particles": "num_particles",
-                  "clip_norm": "clip_norm", "seed": "seed"}
+                  "clip_norm": "clip_norm", "seed": "seed", "beta": "beta",
+                  "kl_warmup": "kl_warmup"}
 
 
 def _option(name):

@@ -92,6 +92,8 @@ CASES = [
     "train --eval-samples 0", "train --eval-samples -1", "train --eval-samples 10000000",
     "train --likelihood gaussian --scale inf", "train --likelihood gaussian --scale 0",
     "train --scale -1", "train --likelihood laplace", "train --elbo foo", "train --guide bogus",
+    "train --elbo renyi:1", "train --elbo renyi:x", "train --elbo iwae --particles 5 --beta 2",
+    "train --beta 0", "train --beta -1", "train --beta nan", "train --kl-warmup -1",
     "train --guide flow:glow", "train --guide flow:iaf*99999999999", "train --seed -1",
     "train --threads 0", "train --dist-timeout -1", "train --dist-timeout inf",
     "train --device tpu", "train bogusmodel", "train --bogus-option",

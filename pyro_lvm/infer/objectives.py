@@ -16,6 +16,7 @@ import pyro
 from pyro.distributions.kl import kl_divergence
 from pyro.distributions.util import scale_and_mask
 from pyro.infer import Trace_ELBO, TraceEnum_ELBO, TraceMeanField_ELBO
+from pyro.poutine.messenger import Messenger
 from pyro.infer.util import (MultiFrameTensor, check_fully_reparametrized, get_plate_stacks,
                              is_identically_zero, is_validation_enabled)
 import torch
@@ -147,20 +148,41 @@ def make_elbo(name="trace", num_particles=1, max_plate_nesting=None):
                        max_plate_nesting=nesting)
 
 
+class ScaleLatents(Messenger):
+    """Multiplies the log-density scale of every latent (unobserved) sample site by ``weight``:
+    around a model and its guide, the ELBO becomes E_q log p(x | z) − β · E_q [log q(z) −
+    log p(z)], the β-weighted objective (the KL term, in closed form or not, scaled by β)."""
+
+    def __init__(self, weight):
+        super().__init__()
+        self.weight = weight
+
+    def _pyro_sample(self, msg):
+        if not msg["is_observed"]:
+            msg["scale"] = msg["scale"] * self.weight
+
+
 class NegativeELBO(nn.Module):
     """``forward(x, indices, num_data)`` = −ELBO of ``lvm.model`` / ``lvm.guide`` on a minibatch.
 
     A module (rather than a closure) so that ``torch.jit.trace`` sees the parameters of ``lvm``
-    as parameters, not as constants: the compiled loss shares them with ``lvm``.
+    as parameters, not as constants: the compiled loss shares them with ``lvm``.  With
+    ``weighted``, the latent sites' terms are scaled by the buffer ``kl_weight`` (β, set by the
+    trainer each epoch, read by a compiled loss too); otherwise nothing is scaled.
     """
 
-    def __init__(self, lvm, elbo):
+    def __init__(self, lvm, elbo, weighted=False):
         super().__init__()
         self.lvm = lvm
         self.elbo = elbo
+        self.weighted = weighted
+        self.register_buffer("kl_weight", torch.ones(()), persistent=False)
 
     def forward(self, x, indices, num_data):
-        return self.elbo.differentiable_loss(self.lvm.model, self.lvm.guide, x, indices, num_data)
+        model, guide = self.lvm.model, self.lvm.guide
+        if self.weighted:
+            model, guide = ScaleLatents(self.kl_weight)(model), ScaleLatents(self.kl_weight)(guide)
+        return self.elbo.differentiable_loss(model, guide, x, indices, num_data)
 
 
 def is_builtin(module):

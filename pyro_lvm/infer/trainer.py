@@ -25,7 +25,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
 from ..checkpoint import load_checkpoint, save_checkpoint
-from ..checks import check_int
+from ..checks import check_int, check_positive
 from ..data.dataset import drop_mapped_pages
 from ..errors import bad_type, bad_value
 from ..params import ParamCollector, without_registration
@@ -33,6 +33,7 @@ from ..plates import declared_nesting
 from ..runtime import get_rng_state, resolve_device, set_rng_state, set_seed
 from . import distributed
 from .contract import check_pair
+from .bounds import ImportanceWeightedELBO
 from .evaluation import elbo_per_datapoint
 from .objectives import CompiledNegativeELBO, NegativeELBO, is_builtin, make_elbo
 from .state_checks import check_training_state
@@ -61,6 +62,10 @@ class TrainConfig:
         clip_norm: gradient-norm clipping (``None``: none).
         seed: seeds every draw of the run.
         test_particles: particles of the per-epoch test ELBO.
+        beta: β of the β-VAE: the latent sites' terms (the KL) weigh β in the training
+            objective, E_q log p(x | z) − β KL(q(z | x) ‖ p(z)).
+        kl_warmup: epochs of KL warm-up: epoch e (from 1) weighs the KL by
+            β · min(1, (e − 1) / kl_warmup), rising linearly from 0 (0: no warm-up).
     """
 
     epochs: int = 30
@@ -72,6 +77,8 @@ class TrainConfig:
     clip_norm: float | None = None
     seed: int = 0
     test_particles: int = 8
+    beta: float = 1.0
+    kl_warmup: int = 0
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "num_particles", "test_particles"):
@@ -84,7 +91,23 @@ class TrainConfig:
                 isinstance(self.clip_norm, (int, float)) and 0 < self.clip_norm < math.inf):
             raise bad_value("clip_norm", self.clip_norm, "a finite positive number or None")
         check_int("seed", self.seed, 0)
-        make_elbo(self.elbo, self.num_particles)  # validates the name
+        objective = make_elbo(self.elbo, self.num_particles)  # validates the name
+        check_positive("beta", self.beta)
+        check_int("kl_warmup", self.kl_warmup, 0)
+        if self.weighted and isinstance(objective, ImportanceWeightedELBO):
+            raise bad_value("elbo", self.elbo, "an ELBO ('trace', 'meanfield' or 'enum') with "
+                            "beta or kl_warmup (an importance-weighted bound has no KL term)")
+
+    @property
+    def weighted(self):
+        """Whether the KL term of the objective is weighted (``beta`` or ``kl_warmup``)."""
+        return self.beta != 1.0 or self.kl_warmup > 0
+
+    def kl_weight(self, epoch):
+        """The weight of the KL term in epoch ``epoch`` (counted from 1)."""
+        if self.kl_warmup == 0:
+            return self.beta
+        return self.beta * min(1.0, (epoch - 1) / self.kl_warmup)
 
 
 @functools.cache
@@ -162,7 +185,8 @@ class Trainer:
         self.device = resolve_device(device)
         self.lvm = lvm.to(self.device)
         elbo = make_elbo(self.config.elbo, self.config.num_particles, declared_nesting(lvm))
-        self.loss = NegativeELBO(lvm, elbo)
+        self.objective = NegativeELBO(lvm, elbo, weighted=self.config.weighted)
+        self.loss = self.objective
         self.compiled = is_builtin(lvm) if self.config.jit is None else self.config.jit
         if self.compiled:
             self.loss = CompiledNegativeELBO(self.loss, warn=self.config.jit is True)
@@ -367,6 +391,7 @@ class Trainer:
         num_data, batch_size = train.shape[0], self.config.batch_size
         start = time.perf_counter()
         order = epoch_order(num_data, self.config.seed, epoch).to(train.device)
+        self.objective.kl_weight.fill_(self.config.kl_weight(epoch))
         total = 0.0
         for s in range(steps):
             x, indices = _minibatch(
@@ -383,6 +408,8 @@ class Trainer:
             bar.update()
         record = {"epoch": epoch, "train_elbo": -total / (steps * num_data),
                   "objective": self.config.elbo, "seconds": time.perf_counter() - start}
+        if self.config.weighted:
+            record["kl_weight"] = self.config.kl_weight(epoch)
         if test is not None:
             self.lvm.eval()
             rows = test[distributed.rank()::distributed.world_size()]
