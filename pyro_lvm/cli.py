@@ -111,6 +111,9 @@ def build_parser():
     train.add_argument("--kl-warmup", type=int,
                        help="KL warm-up: the KL weight rises linearly from 0 to beta over the "
                             "first EPOCHS epochs (default 0: none)")
+    train.add_argument("--free-bits", type=float,
+                       help="free bits: a floor of LAMBDA nats on the batch-average KL of each "
+                            "latent dimension (default 0: none)")
     train.add_argument("--clip-norm", type=float, help="gradient norm clipping (default: none)")
     train.add_argument("--eval-samples", type=int,
                        help="importance samples K for the test log p(x) (default 1000)")
@@ -204,7 +207,7 @@ _SPEC_OPTIONS = tuple(field.name for field in dataclasses.fields(RunSpec)
 _TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "learning_rate",
                   "elbo": "elbo", "jit": "jit", "particles": "num_particles",
                   "clip_norm": "clip_norm", "seed": "seed", "beta": "beta",
-                  "kl_warmup": "kl_warmup"}
+                  "kl_warmup": "kl_warmup", "free_bits": "free_bits"}
 
 
 def _option(name):

@@ -94,6 +94,8 @@ CASES = [
     "train --scale -1", "train --likelihood laplace", "train --elbo foo", "train --guide bogus",
     "train --elbo renyi:1", "train --elbo renyi:x", "train --elbo iwae --particles 5 --beta 2",
     "train --beta 0", "train --beta -1", "train --beta nan", "train --kl-warmup -1",
+    "train --free-bits -1", "train --free-bits 0.5 --elbo iwae --particles 3",
+    "train --free-bits 0.5 --guide fullrank",
     "train --guide flow:glow", "train --guide flow:iaf*99999999999", "train --seed -1",
     "train --threads 0", "train --dist-timeout -1", "train --dist-timeout inf",
     "train --device tpu", "train bogusmodel", "train --bogus-option",

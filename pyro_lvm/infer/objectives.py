@@ -25,6 +25,7 @@ from torch import jit, nn
 from ..checks import check_int
 from ..errors import bad_type, bad_value
 from .bounds import ImportanceWeightedELBO
+from .free_bits import FreeBitsELBO
 
 
 class DeviceTraceELBO(Trace_ELBO):
@@ -132,12 +133,19 @@ def _renyi_alpha(name):
         raise bad_value("elbo", name, "renyi:ALPHA with a number ALPHA in [0, 1)") from None
 
 
-def make_elbo(name="trace", num_particles=1, max_plate_nesting=None):
+def make_elbo(name="trace", num_particles=1, max_plate_nesting=None, free_bits=0.0):
     """The objective called ``name`` (one of ``OBJECTIVES``), with vectorized particles to the
-    left of the model's ``max_plate_nesting`` plates (``None``: found with a first trace)."""
+    left of the model's ``max_plate_nesting`` plates (``None``: found with a first trace);
+    with ``free_bits`` > 0 the ``"trace"`` or ``"meanfield"`` ELBO with that KL floor per
+    latent dimension (``free_bits.FreeBitsELBO``)."""
     if not isinstance(name, str):
         raise bad_type("elbo", name, f"one of {list(OBJECTIVES)}")
     num_particles = check_int("num_particles", num_particles)
+    if free_bits:
+        if name not in ("trace", "meanfield"):
+            raise bad_value("elbo", name, "'trace' or 'meanfield' with free_bits (a KL floor "
+                            "per latent dimension)")
+        return FreeBitsELBO(free_bits, num_particles, closed_form=name == "meanfield")
     alpha = _renyi_alpha(name)
     if alpha is not None:
         return ImportanceWeightedELBO(num_particles, alpha, max_plate_nesting)

@@ -66,6 +66,8 @@ class TrainConfig:
             objective, E_q log p(x | z) − β KL(q(z | x) ‖ p(z)).
         kl_warmup: epochs of KL warm-up: epoch e (from 1) weighs the KL by
             β · min(1, (e − 1) / kl_warmup), rising linearly from 0 (0: no warm-up).
+        free_bits: λ, a floor in nats on the minibatch-average KL of each latent dimension
+            (``free_bits.FreeBitsELBO``; 0: none).
     """
 
     epochs: int = 30
@@ -79,6 +81,7 @@ class TrainConfig:
     test_particles: int = 8
     beta: float = 1.0
     kl_warmup: int = 0
+    free_bits: float = 0.0
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "num_particles", "test_particles"):
@@ -91,7 +94,9 @@ class TrainConfig:
                 isinstance(self.clip_norm, (int, float)) and 0 < self.clip_norm < math.inf):
             raise bad_value("clip_norm", self.clip_norm, "a finite positive number or None")
         check_int("seed", self.seed, 0)
-        objective = make_elbo(self.elbo, self.num_particles)  # validates the name
+        if self.free_bits != 0.0:
+            check_positive("free_bits", self.free_bits)
+        objective = make_elbo(self.elbo, self.num_particles, free_bits=self.free_bits)
         check_positive("beta", self.beta)
         check_int("kl_warmup", self.kl_warmup, 0)
         if self.weighted and isinstance(objective, ImportanceWeightedELBO):
@@ -184,7 +189,8 @@ class Trainer:
         self.config = config if config is not None else TrainConfig()
         self.device = resolve_device(device)
         self.lvm = lvm.to(self.device)
-        elbo = make_elbo(self.config.elbo, self.config.num_particles, declared_nesting(lvm))
+        elbo = make_elbo(self.config.elbo, self.config.num_particles, declared_nesting(lvm),
+                         self.config.free_bits)
         self.objective = NegativeELBO(lvm, elbo, weighted=self.config.weighted)
         self.loss = self.objective
         self.compiled = is_builtin(lvm) if self.config.jit is None else self.config.jit
