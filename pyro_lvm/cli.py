@@ -111,6 +111,12 @@ def build_parser():
     train.add_argument("--kl-warmup", type=int,
                        help="KL warm-up: the KL weight rises linearly from 0 to beta over the "
                             "first EPOCHS epochs (default 0: none)")
+    train.add_argument("--lr-schedule",
+                       help="cosine, step:EPOCHS:GAMMA or plateau:PATIENCE:FACTOR (on the test "
+                            "ELBO); default: a constant learning rate")
+    train.add_argument("--early-stop", type=int,
+                       help="stop after PATIENCE epochs without a better test ELBO; the best "
+                            "epoch is kept as RUN/best.pt (default 0: never)")
     train.add_argument("--free-bits", type=float,
                        help="free bits: a floor of LAMBDA nats on the batch-average KL of each "
                             "latent dimension (default 0: none)")
@@ -207,7 +213,8 @@ _SPEC_OPTIONS = tuple(field.name for field in dataclasses.fields(RunSpec)
 _TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "learning_rate",
                   "elbo": "elbo", "jit": "jit", "particles": "num_particles",
                   "clip_norm": "clip_norm", "seed": "seed", "beta": "beta",
-                  "kl_warmup": "kl_warmup", "free_bits": "free_bits"}
+                  "kl_warmup": "kl_warmup", "free_bits": "free_bits",
+                  "lr_schedule": "lr_schedule", "early_stop": "early_stop"}
 
 
 def _option(name):

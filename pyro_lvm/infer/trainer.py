@@ -17,6 +17,7 @@ import math
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import pyro
 import torch
@@ -34,6 +35,7 @@ from ..runtime import get_rng_state, resolve_device, set_rng_state, set_seed
 from . import distributed
 from .contract import check_pair
 from .bounds import ImportanceWeightedELBO
+from .callbacks import EarlyStopping, LearningRateSchedule, ProgressLines, check_schedule
 from .evaluation import elbo_per_datapoint
 from .objectives import CompiledNegativeELBO, NegativeELBO, is_builtin, make_elbo
 from .state_checks import check_training_state
@@ -68,6 +70,10 @@ class TrainConfig:
             β · min(1, (e − 1) / kl_warmup), rising linearly from 0 (0: no warm-up).
         free_bits: λ, a floor in nats on the minibatch-average KL of each latent dimension
             (``free_bits.FreeBitsELBO``; 0: none).
+        lr_schedule: ``None`` (a constant rate), ``"cosine"``, ``"step:EPOCHS:GAMMA"`` or
+            ``"plateau:PATIENCE:FACTOR"`` (``callbacks.LearningRateSchedule``).
+        early_stop: stop after this many epochs without a better test ELBO, keeping the best
+            epoch's state as ``best.pt`` beside the checkpoint (0: never).
     """
 
     epochs: int = 30
@@ -82,6 +88,8 @@ class TrainConfig:
     beta: float = 1.0
     kl_warmup: int = 0
     free_bits: float = 0.0
+    lr_schedule: str | None = None
+    early_stop: int = 0
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "num_particles", "test_particles"):
@@ -99,6 +107,8 @@ class TrainConfig:
         objective = make_elbo(self.elbo, self.num_particles, free_bits=self.free_bits)
         check_positive("beta", self.beta)
         check_int("kl_warmup", self.kl_warmup, 0)
+        check_schedule(self.lr_schedule)
+        check_int("early_stop", self.early_stop, 0)
         if self.weighted and isinstance(objective, ImportanceWeightedELBO):
             raise bad_value("elbo", self.elbo, "an ELBO ('trace', 'meanfield' or 'enum') with "
                             "beta or kl_warmup (an importance-weighted bound has no KL term)")
@@ -135,6 +145,8 @@ def adam(tensors, learning_rate, device):
                             foreach=None if fused else True)
 
 
+#: The file beside the checkpoint that holds the state of the best epoch (``early_stop``).
+BEST = "best.pt"
 #: How the trainer names a parameter-store entry that is not a module parameter.
 STORE_PREFIX = "param_store."
 
@@ -207,6 +219,8 @@ class Trainer:
         initial = {name: p for name, p in lvm.named_parameters() if p.requires_grad}
         if initial:  # more may come at the first step: an autoguide's, pyro.param sites
             self._add_group(initial)
+        self.schedule = None if self.config.lr_schedule is None else \
+            LearningRateSchedule(self.config.lr_schedule, self.config.epochs)
         self.history = []
         self.epoch = 0
         self._rng = None  # RNG state after the last finished epoch; None: start from the seed
@@ -321,8 +335,9 @@ class Trainer:
 
     # -- epochs ---------------------------------------------------------------------------
     def fit(self, train, test=None, checkpoint=None, quiet=None, extra_state=None,
-            preload=True):
-        """Train until ``config.epochs`` epochs are done; returns the history.
+            preload=True, callbacks=()):
+        """Train until ``config.epochs`` epochs are done (or a callback, early stopping
+        included, ends it); returns the history.
 
         ``train`` and ``test`` are tensors of shape ``(n, *event_shape)``; they are moved to the
         device once.  With ``preload=False``, ``train`` stays where it is (e.g. a memory-mapped
@@ -334,10 +349,14 @@ class Trainer:
         Under a ``torch.distributed`` process group (see ``.distributed``) ``batch_size`` is
         the global batch, each process trains on its shard, only rank 0 writes ``checkpoint``
         and the test ELBO is averaged over the shards of all ranks.
+
+        Progress: a bar on a terminal; one line per epoch on stderr when it is not one
+        (``quiet=None``); nothing with ``quiet=True``.  ``callbacks`` are objects with
+        ``on_epoch_end(trainer, record)`` (see ``callbacks``).
         """
         train, test, local_batch = self._checked_data(train, test, preload)
         self._start(train, local_batch)
-        return self._epochs(train, test, checkpoint, quiet, extra_state)
+        return self._epochs(train, test, checkpoint, quiet, extra_state, list(callbacks))
 
     def _checked_data(self, train, test, preload):
         """``train`` and ``test`` checked and moved to the device (``train`` left where it is
@@ -372,22 +391,42 @@ class Trainer:
         if distributed.active() and not isinstance(self.loss, DistributedDataParallel):
             self.loss, self.compiled = self._data_parallel_loss(), False
 
-    def _epochs(self, train, test, checkpoint, quiet, extra_state):
-        """The epochs still to go, each followed by its checkpoint; returns the history."""
+    def _callbacks(self, quiet, user):
+        """The epoch-end callbacks of a fit: the schedule, early stopping, progress lines
+        (``quiet=None`` without a terminal), then the user's."""
+        built = [self.schedule] if self.schedule is not None else []
+        if self.config.early_stop:
+            built.append(EarlyStopping(self.config.early_stop))
+        if quiet is None and not sys.stderr.isatty():
+            built.append(ProgressLines(self.config.epochs))
+        return built + user
+
+    def _epochs(self, train, test, checkpoint, quiet, extra_state, callbacks):
+        """The epochs still to go, each followed by its callbacks and its checkpoint; returns
+        the history."""
         steps = train.shape[0] // self.config.batch_size  # the ragged tail is dropped
         remaining = self.config.epochs - self.epoch
-        quiet = (not sys.stderr.isatty()) if quiet is None else quiet
-        bar = tqdm(total=remaining * steps, disable=quiet, unit="step", leave=False)
+        callbacks = self._callbacks(quiet, callbacks)
+        bar_off = (not sys.stderr.isatty()) if quiet is None else quiet
+        bar = tqdm(total=remaining * steps, disable=bar_off, unit="step", leave=False)
         self.lvm.train()
         try:
             with distributed.translated_failures():
                 for _ in range(remaining):
                     if distributed.active():  # per-rank draws, reproducible on resume
                         set_seed(distributed.rank_seed(self.config.seed, self.epoch + 1))
-                    self._run_epoch(train, test, steps, bar)
+                    record = self._run_epoch(train, test, steps, bar)
+                    stop = [callback.on_epoch_end(self, record) for callback in callbacks]
+                    self.history.append(record)
+                    self.epoch = record["epoch"]
                     self._rng = get_rng_state()
                     if checkpoint is not None and distributed.is_main():
-                        save_checkpoint(self.state_dict(extra_state), checkpoint)
+                        state = self.state_dict(extra_state)
+                        save_checkpoint(state, checkpoint)
+                        if record.get("best"):
+                            save_checkpoint(state, Path(checkpoint).with_name(BEST))
+                    if any(stop):
+                        break
         finally:
             bar.close()
         return self.history
@@ -425,8 +464,7 @@ class Trainer:
             record["test_elbo"] = float(sums[0] / sums[1])
             self.lvm.train()
         bar.set_postfix(epoch=epoch, elbo=f"{record['train_elbo']:.2f}")
-        self.history.append(record)
-        self.epoch = epoch
+        return record
 
     # -- state ----------------------------------------------------------------------------
     def state_dict(self, extra=None):
@@ -447,6 +485,7 @@ class Trainer:
                 "parameters": groups,
                 "train_config": dataclasses.asdict(self.config), "history": list(self.history),
                 "epoch": self.epoch, "rng": self._rng,
+                **({} if self.schedule is None else {"lr_scheduler": self.schedule.state_dict()}),
                 **(extra or {})}
 
     def load_state_dict(self, state):
@@ -516,6 +555,8 @@ class Trainer:
         for names, tensors in zip(self._group_names(state), groups):
             self._add_group(dict(zip(names, tensors)))
         self.optimizer.load_state_dict(state["optimizer"])
+        if self.schedule is not None and state.get("lr_scheduler") is not None:
+            self.schedule.load_state_dict(state["lr_scheduler"])
 
     def resume(self, path):
         """Load the checkpoint at ``path`` into this trainer."""
