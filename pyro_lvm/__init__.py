@@ -11,7 +11,7 @@ set_command_defaults()  # before torch loads: the command's OpenMP wait policy
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .data import (DataSplit, decode_table, encode_table, infer_schema, load_dataset, load_digits,
-                   load_mnist, load_table, read_table, validate_data)
+                   load_mnist, load_mnist5k, load_table, read_table, validate_data)
 from .deprecation import module_getattr
 from .diagnostics import (collapse_diagnostics, diagnose, encode, psis_diagnostics,
                           to_inference_data)
@@ -47,7 +47,7 @@ __all__ = ["IAF", "MAF", "AffineCoupling", "FlowDensity", "LULinear", "QRLinear"
            "elbo_per_datapoint", "evaluate_per_datapoint", "gradient_variance",
            "importance_log_likelihood", "impute", "impute_draws", "inference_gaps", "ppca_mle",
            "decode_table", "encode_table", "infer_schema", "load_checkpoint", "load_dataset",
-           "load_digits", "load_mnist", "load_table", "read_table",
+           "load_digits", "load_mnist", "load_mnist5k", "load_table", "read_table",
            "naive_log_likelihood", "resolve_device", "save_checkpoint", "set_seed",
            "validate_data"]
 

@@ -64,7 +64,8 @@ def build_parser():
                        help="what to train: vae (default), flow (a normalizing flow), "
                             "ppca (probabilistic PCA), gmm (Gaussian mixture)")
     train.add_argument("--data",
-                       help="'digits' (embedded, default), 'digits-binary', 'mnist:DIR', "
+                       help="'digits' (embedded, default), 'digits-binary', 'mnist5k' (5000 "
+                            "MNIST images, extra [images]), 'mnist:DIR', "
                             "a toy density name, a .csv/.npy/.npz file, or a table (a .csv "
                             "with a header, or .parquet)")
     train.add_argument("--memmap", action="store_true",

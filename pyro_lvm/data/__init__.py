@@ -11,6 +11,7 @@ from ..deprecation import module_getattr
 from ..errors import bad_type, bad_value
 from .dataset import DataSplit, validate_data
 from .digits import load_digits
+from .mnist5k import load_mnist5k
 from .files import (MNIST_FILES, cache_as_npy, load_array_file, load_mapped_npy, load_mnist,
                     mnist_file)
 from .table import (decode_table, describe_schema, encode_table, has_header, infer_schema,
@@ -30,6 +31,7 @@ __all__ = [
     "load_dataset",
     "load_digits",
     "load_mnist",
+    "load_mnist5k",
     "load_table",
     "load_toy",
     "parse_columns",
@@ -42,7 +44,8 @@ __all__ = [
     "validate_data",
 ]
 
-_SOURCES = ("one of 'digits', 'digits-binary', "
+_EMBEDDED = ("digits", "digits-binary", "mnist5k", "mnist5k-binary")
+_SOURCES = ("one of 'digits', 'digits-binary', 'mnist5k', 'mnist5k-binary', "
             + ", ".join(repr(name) for name in TOY_DENSITIES)
             + ", 'mnist:DIR', a path to a .csv, .npy or .npz file, or an existing MNIST directory")
 
@@ -54,7 +57,7 @@ def _converted(path, cache_dir):
 
 def _source_path(source):
     """The file or directory ``source`` names, or ``None`` for the embedded sets."""
-    if source in ("digits", "digits-binary") or source in TOY_DENSITIES:
+    if source in _EMBEDDED or source in TOY_DENSITIES:
         return None
     return Path(source[len("mnist:"):] if source.startswith("mnist:") else source).expanduser()
 
@@ -91,12 +94,13 @@ def _load(source, image_binarize, binarize, seed, cache_dir, mapped, missing):
             raise bad_value("binarize", binarize, "False or None with mapped=True (a memory "
                             "map is read as it is)")
         return load_mapped_npy(_converted(path, cache_dir))
-    if source == "digits":
-        return load_digits(binarize=image_binarize, seed=seed)
-    if source == "digits-binary":
+    loaders = {"digits": load_digits, "mnist5k": load_mnist5k}
+    if source in loaders:
+        return loaders[source](binarize=image_binarize, seed=seed)
+    if source.endswith("-binary") and source[:-len("-binary")] in loaders:
         if binarize is False:
-            raise bad_value("binarize", binarize, "True or None with source 'digits-binary'")
-        return load_digits(binarize=True, seed=seed)
+            raise bad_value("binarize", binarize, f"True or None with source {source!r}")
+        return loaders[source[:-len("-binary")]](binarize=True, seed=seed)
     if source.startswith("mnist:"):
         return load_mnist(source[len("mnist:"):], binarize=image_binarize, cache_dir=cache_dir)
     if source in TOY_DENSITIES:
@@ -118,7 +122,8 @@ def load_dataset(source: str = "digits", likelihood: str | None = None, seed: in
                  missing: bool = False) -> DataSplit:
     """The ``DataSplit`` named by ``source``, checked for ``likelihood``.
 
-    ``source`` is ``"digits"``, ``"digits-binary"``, ``"mnist:DIR"``, a name in
+    ``source`` is ``"digits"``, ``"digits-binary"``, ``"mnist5k"``, ``"mnist5k-binary"``
+    (the optional extra ``[images]``), ``"mnist:DIR"``, a name in
     ``TOY_DENSITIES``, or a path to a ``.csv`` / ``.npy`` / ``.npz`` file or an MNIST
     directory.  ``binarize=None`` binarizes the image sets (digits, MNIST) exactly when
     ``likelihood == "bernoulli"``; user files are binarized only when ``binarize=True``.
