@@ -86,6 +86,8 @@ def build_parser():
     train.add_argument("--latent-dim", type=int, help="latent dimensions (default 8)")
     train.add_argument("--guide", help=f"the VAE's amortized guide q(z|x): {GUIDE_NAMES} "
                                        "(default: meanfield)")
+    train.add_argument("--prior", help="the VAE's p(z): standard (N(0, I), default) or vamp:K, "
+                                       "the VampPrior of K learned pseudo-inputs")
     train.add_argument("--components", type=int, help="mixture components of gmm (default 3)")
     train.add_argument("--flow", help="layers of a flow, e.g. 'maf*5' (default) or "
                                       "'lu,coupling,lu,coupling'")

@@ -7,17 +7,19 @@ import pyro.distributions as dist
 import torch
 from torch import nn
 
-from ..errors import bad_type
+from ..errors import bad_type, bad_value
 from ..guides import EncoderInputs, InputsGuide, make_guide
 from ..likelihoods import make_likelihood
 from ..checks import check_hidden, check_int
 from ..nn import MLP
 from ..params import register
+from .priors import VampPrior, vamp_components
 from ..plates import data_plate
 
 
 class VAE(nn.Module):
-    """p(x, z) = p(z) p_θ(x | z) with p(z) = N(0, I) and a neural decoder; q_φ(z | x) the guide.
+    """p(x, z) = p(z) p_θ(x | z) with p(z) = N(0, I) (or a VampPrior) and a neural decoder;
+    q_φ(z | x) the guide.
 
     ``model(x)`` is the prior and the decoder likelihood inside the ``"data"`` plate (sites
     ``"z"`` and ``"x"``); ``guide`` is any module that follows the model/guide contract, or the
@@ -39,13 +41,17 @@ class VAE(nn.Module):
         scale: a fixed Gaussian scale (``None``: learned per feature).
         guide: a guide module or the name of a built-in one.
         missing: NaN entries of x are missing values.
+        prior: ``"standard"`` (N(0, I)) or ``"vamp:K"``: the VampPrior, the mixture of the
+            guide's q(z | u_k) at K learned pseudo-inputs (``priors.VampPrior``; a guide with
+            ``distribution(x)``: the built-in Normal ones).
     """
 
     max_plate_nesting = 1  # the data plate
 
     def __init__(self, data_dim: int, latent_dim: int = 16, hidden: tuple = (256,),
                  likelihood: str = "bernoulli", scale: float | None = None,
-                 guide: str | Callable = "meanfield", missing: bool = False):
+                 guide: str | Callable = "meanfield", missing: bool = False,
+                 prior: str = "standard"):
         super().__init__()
         self.data_dim = check_int("data_dim", data_dim)
         self.latent_dim = check_int("latent_dim", latent_dim)
@@ -66,10 +72,18 @@ class VAE(nn.Module):
         self.guide = guide
         self.register_buffer("prior_loc", torch.zeros(latent_dim))
         self.register_buffer("prior_scale", torch.ones(latent_dim))
+        components = vamp_components(prior)
+        if components is not None:
+            if not hasattr(guide, "distribution") or guide_name not in (None, "meanfield",
+                                                                          "fullrank"):
+                raise bad_value("prior", prior, "a guide with Normal distribution(x) for a "
+                                "VampPrior ('meanfield', 'fullrank' or a guide of your own "
+                                "with that method)")
+            self.vamp = VampPrior(components, data_dim)
         self.config = {"data_dim": data_dim, "latent_dim": latent_dim, "hidden": list(self.hidden),
                        "likelihood": likelihood if isinstance(likelihood, str) else
                        [column.to_config() for column in self.likelihood.schema],
-                       "scale": scale, "guide": guide_name, "missing": missing}
+                       "scale": scale, "guide": guide_name, "missing": missing, "prior": prior}
 
     @property
     def schema(self):
@@ -78,7 +92,9 @@ class VAE(nn.Module):
         return getattr(self.likelihood, "schema", None)
 
     def prior(self):
-        """p(z) = N(0, I) with event shape ``(latent_dim,)``."""
+        """p(z) with event shape ``(latent_dim,)``: N(0, I), or the VampPrior's mixture."""
+        if hasattr(self, "vamp"):
+            return self.vamp.distribution(self.guide)
         return dist.Normal(self.prior_loc, self.prior_scale, validate_args=False).to_event(1)
 
     def decode(self, z, mask=None):

@@ -14,6 +14,7 @@ from ..flows.spec import parse_spec
 from ..guides.registry import check_guide_name
 from ..likelihoods import LIKELIHOODS
 from ..models import PPCA, VAE, GaussianMixture
+from ..models.priors import vamp_components
 from ..infer import TrainConfig
 from .spec import DATA_CACHE, RunSpec
 
@@ -45,12 +46,13 @@ def _vae_config(spec, dataset):
     return {"data_dim": dataset.dim, "latent_dim": spec.latent_dim, "hidden": list(spec.hidden),
             "likelihood": spec.likelihood if schema is None else
             [column.to_config() for column in schema],
-            "scale": spec.scale, "guide": spec.guide, "missing": spec.missing}
+            "scale": spec.scale, "guide": spec.guide, "missing": spec.missing,
+            "prior": spec.prior}
 
 
 RECIPES = {
     "vae": Recipe(VAE, _vae_config, ("latent_dim", "hidden", "likelihood", "scale", "guide",
-                                     "columns", "missing"), likelihood=True),
+                                     "columns", "missing", "prior"), likelihood=True),
     "flow": Recipe(FlowDensity.from_spec, lambda spec, data: {
         "dim": data.dim, "spec": spec.flow, "hidden": list(spec.hidden),
         "seed": spec.train.seed},
@@ -107,6 +109,7 @@ def check_spec(spec):
                         "'table' (a kind per column of a table)")
     if spec.columns is not None:
         parse_columns(spec.columns)
+    vamp_components(spec.prior)
     if not isinstance(spec.missing, bool):
         raise bad_type("missing", spec.missing, "True or False")
     check_size("latent_dim", spec.latent_dim, MAX_WIDTH)

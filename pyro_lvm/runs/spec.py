@@ -36,6 +36,7 @@ class RunSpec:
     memmap: bool = False
     columns: str | None = None
     missing: bool = False
+    prior: str = "standard"
 
 
 def default_run_dir(spec, root="runs"):
