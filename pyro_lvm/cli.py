@@ -103,6 +103,7 @@ def build_parser():
                        help="trace (default): Trace_ELBO; meanfield: TraceMeanField_ELBO "
                             "(closed-form KL); enum: TraceEnum_ELBO (always used for gmm); "
                             "iwae: the importance-weighted bound with K = --particles; "
+                            "iwae-dreg: the same with the doubly-reparametrized guide gradient; "
                             "renyi:ALPHA: Renyi's bound, 0 <= ALPHA < 1")
     train.add_argument("--jit", action=argparse.BooleanOptionalAction,
                        help="compile the loss with torch.jit.trace (default: yes for the "

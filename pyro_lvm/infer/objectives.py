@@ -6,7 +6,8 @@ reparametrized through ``rsample``) with its loss kept on the device;
 KL(q(z|x) ‖ p(z)) term in closed form where PyTorch knows it, e.g. KL(N(μ, σ²) ‖ N(0, I)) =
 ½ Σ_j (μ_j² + σ_j² − 1 − log σ_j²)), likewise kept on the device;
 ``"enum"`` is ``TraceEnum_ELBO`` (discrete latents marked ``infer={"enumerate": "parallel"}``
-are summed out exactly); ``"iwae"`` and ``"renyi:ALPHA"`` are the importance-weighted bounds of
+are summed out exactly); ``"iwae"``, ``"iwae-dreg"`` (its doubly-reparametrized guide
+gradient) and ``"renyi:ALPHA"`` are the importance-weighted bounds of
 ``bounds.ImportanceWeightedELBO`` with K = ``num_particles`` draws per row.
 """
 
@@ -118,7 +119,7 @@ def _log_ratio(model_trace, guide_trace):
 
 ELBOS = {"trace": DeviceTraceELBO, "meanfield": DeviceTraceMeanFieldELBO, "enum": TraceEnum_ELBO}
 #: Every objective by name: the ELBOs above and the importance-weighted bounds.
-OBJECTIVES = ("trace", "meanfield", "enum", "iwae", "renyi:ALPHA")
+OBJECTIVES = ("trace", "meanfield", "enum", "iwae", "iwae-dreg", "renyi:ALPHA")
 
 
 def _renyi_alpha(name):
@@ -146,6 +147,8 @@ def make_elbo(name="trace", num_particles=1, max_plate_nesting=None, free_bits=0
             raise bad_value("elbo", name, "'trace' or 'meanfield' with free_bits (a KL floor "
                             "per latent dimension)")
         return FreeBitsELBO(free_bits, num_particles, closed_form=name == "meanfield")
+    if name == "iwae-dreg":
+        return ImportanceWeightedELBO(num_particles, 0.0, max_plate_nesting, dreg=True)
     alpha = _renyi_alpha(name)
     if alpha is not None:
         return ImportanceWeightedELBO(num_particles, alpha, max_plate_nesting)

@@ -69,6 +69,16 @@ def particle_trace(fn, x, num_particles, indices=None, num_data=None, replay=Non
         return poutine.trace(fn).get_trace(x, indices, num_data)
 
 
+def site_terms(trace, names, num_particles, batch, num_data):
+    """Σ over the sites ``names`` of ``trace`` of their log-densities, per (particle, row):
+    shape ``(num_particles, batch)``, the terms outside the data plate as 1/N per row."""
+    total = 0.0
+    for name in names:
+        total = total + _site_log_density(trace.nodes[name], num_particles, num_data).expand(
+            num_particles, batch)
+    return total
+
+
 def trace_log_weights(model_trace, guide_trace, x, num_particles, num_data=None):
     """``log w`` of shape ``(num_particles, batch)`` from the particle traces of ``x`` (rows of
     a data set of ``num_data``, default the batch): the model replayed against ``guide_trace``
