@@ -11,6 +11,7 @@ import torch
 from matplotlib.figure import Figure
 
 from .checkpoint import write_atomically
+from .infer.callbacks import objective_label
 
 
 def save_png(fig, path):
@@ -84,11 +85,13 @@ def density_heatmap(log_density, data, path, resolution=200):
 
 
 def loss_curve(history, path):
-    """Train and test ELBO (nats per example) against the epoch."""
+    """The training objective (the ELBO, or the bound or weighted ELBO that was optimized,
+    named so) and the test ELBO (nats per example) against the epoch."""
     epochs = [h["epoch"] for h in history]
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
-    ax.plot(epochs, [h["train_elbo"] for h in history], marker=".", label="train ELBO")
+    label = objective_label(history[-1], weight=False) if history else "ELBO"
+    ax.plot(epochs, [h["train_elbo"] for h in history], marker=".", label=f"train {label}")
     if history and "test_elbo" in history[0]:
         ax.plot(epochs, [h["test_elbo"] for h in history], marker=".", label="test ELBO")
     ax.set_xlabel("epoch")

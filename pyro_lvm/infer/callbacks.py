@@ -112,6 +112,17 @@ class EarlyStopping:
         return len(scores) - 1 - best >= self.patience
 
 
+def objective_label(record, weight=True):
+    """How a history record's ``train_elbo`` is named: ``ELBO`` when the objective was the
+    plain ELBO, else ``objective (NAME[, KL weight W])`` (the weight when ``weight``)."""
+    if record.get("objective", "trace") in ("trace", "meanfield", "enum") \
+            and "kl_weight" not in record:
+        return "ELBO"
+    shown = f", KL weight {record['kl_weight']:.3g}" if weight and "kl_weight" in record \
+        else " with a KL weight" if "kl_weight" in record else ""
+    return f"objective ({record['objective']}{shown})"
+
+
 class ProgressLines:
     """One line per epoch on ``stream`` (stderr): for a run whose stderr is not a terminal,
     where a progress bar would not show."""
@@ -121,10 +132,7 @@ class ProgressLines:
 
     def on_epoch_end(self, trainer, record):
         test = record.get("test_elbo")
-        plain = record["objective"] in ("trace", "meanfield", "enum") and "kl_weight" not in record
-        objective = "ELBO" if plain else f"objective ({record['objective']}" + (
-            f", KL weight {record['kl_weight']:.3g})" if "kl_weight" in record else ")")
-        print(f"epoch {record['epoch']}/{self.epochs}: train {objective} "
+        print(f"epoch {record['epoch']}/{self.epochs}: train {objective_label(record)} "
               f"{record['train_elbo']:.4f}" + ("" if test is None else
                                                f", test ELBO {test:.4f}")
               + f", {record['seconds']:.1f} s", file=self.stream or sys.stderr, flush=True)
