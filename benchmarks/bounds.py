@@ -36,6 +36,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads (docs/
 
 import torch  # noqa: E402
 
+from guides import train_interleaved  # noqa: E402  (benchmarks/guides.py, beside this one)
 from pyro_lvm import (VAE, TrainConfig, Trainer, evaluate_per_datapoint,  # noqa: E402
                       load_dataset, set_seed)
 
@@ -64,16 +65,6 @@ def variants(args):
         table[f"VampPrior (K={args.vamp} pseudo-inputs), ELBO"] = (
             {"prior": f"vamp:{args.vamp}"}, {"elbo": "trace"})
     return table
-
-
-def train_interleaved(trainers, data, epochs):
-    """Train every trainer one epoch at a time, in turn; ``{name: [seconds per epoch]}``."""
-    seconds = {name: [] for name in trainers}
-    for epoch in range(1, epochs + 1):
-        for name, trainer in trainers.items():
-            trainer.config.epochs = epoch
-            seconds[name].append(trainer.fit(data, quiet=True)[-1]["seconds"])
-    return seconds
 
 
 def run(source, args):

@@ -53,7 +53,7 @@ def test_files_and_mnist_directories(tmp_path):
 
 def test_unknown_source_lists_the_valid_ones():
     with pytest.raises(ValueError, match=r"^source: got 'digitz', expected one of 'digits', "
-                       r"'digits-binary', 'moons'.*'mnist:DIR'"):
+                       r"'digits-binary', 'mnist5k', 'mnist5k-binary', 'moons'.*'mnist:DIR'"):
         load_dataset("digitz")
 
 
