@@ -44,9 +44,10 @@ __all__ = [
     "validate_data",
 ]
 
-_EMBEDDED = ("digits", "digits-binary", "mnist5k", "mnist5k-binary")
-_SOURCES = ("one of 'digits', 'digits-binary', 'mnist5k', 'mnist5k-binary', "
-            + ", ".join(repr(name) for name in TOY_DENSITIES)
+#: The embedded image sets by name; each also comes binarized as ``NAME-binary``.
+_IMAGE_SETS = {"digits": load_digits, "mnist5k": load_mnist5k}
+_EMBEDDED = tuple(f"{name}{suffix}" for name in _IMAGE_SETS for suffix in ("", "-binary"))
+_SOURCES = ("one of " + ", ".join(repr(name) for name in (*_EMBEDDED, *TOY_DENSITIES))
             + ", 'mnist:DIR', a path to a .csv, .npy or .npz file, or an existing MNIST directory")
 
 
@@ -94,13 +95,12 @@ def _load(source, image_binarize, binarize, seed, cache_dir, mapped, missing):
             raise bad_value("binarize", binarize, "False or None with mapped=True (a memory "
                             "map is read as it is)")
         return load_mapped_npy(_converted(path, cache_dir))
-    loaders = {"digits": load_digits, "mnist5k": load_mnist5k}
-    if source in loaders:
-        return loaders[source](binarize=image_binarize, seed=seed)
-    if source.endswith("-binary") and source[:-len("-binary")] in loaders:
+    if source in _IMAGE_SETS:
+        return _IMAGE_SETS[source](binarize=image_binarize, seed=seed)
+    if source in _EMBEDDED:  # NAME-binary
         if binarize is False:
             raise bad_value("binarize", binarize, f"True or None with source {source!r}")
-        return loaders[source[:-len("-binary")]](binarize=True, seed=seed)
+        return _IMAGE_SETS[source[:-len("-binary")]](binarize=True, seed=seed)
     if source.startswith("mnist:"):
         return load_mnist(source[len("mnist:"):], binarize=image_binarize, cache_dir=cache_dir)
     if source in TOY_DENSITIES:

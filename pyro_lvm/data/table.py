@@ -44,8 +44,13 @@ def read_table(source):
     ``.parquet`` file) as a DataFrame.  A CSV's first column is its row index when its header
     cell is empty (as ``DataFrame.to_csv`` writes an unnamed index) or when it holds text
     that is different on every row (an identifier, as ``to_csv`` writes a named index);
-    empty cells are missing (NaN)."""
+    empty cells are missing (NaN).  A DataFrame whose column names are already distinct
+    strings is returned as it is (the functions here read it, never change it); another is
+    copied with its names made strings."""
     if isinstance(source, pd.DataFrame):
+        if all(isinstance(name, str) for name in source.columns) \
+                and source.columns.is_unique and source.size:
+            return source
         frame = source.copy()
     elif isinstance(source, (str, os.PathLike)):
         frame = _read_file(Path(source).expanduser())
