@@ -7,7 +7,7 @@ prints that line and exits with status 2.
 
 
 def _describe(seen):
-    text = repr(seen)
+    text = " ".join(repr(seen).split())  # one line, even for a module's repr
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -7,8 +7,11 @@ A layer maps the base side ``x`` to the data side ``y`` (Pyro's direction: ``_ca
 - ``_backward(y[, context]) -> (x, log|det dy/dx|)`` (the log-det of the *forward* map at x)
 - ``_log_det(x, y[, context]) -> log|det dy/dx|`` when neither value is cached
 
-so that a value and its log-det always come from the same pass. The last call's
-``(x, y, log_det)`` is cached, keyed on the identities of ``x`` and ``y`` (as Pyro does), and is
+so that a value and its log-det always come from the same pass. ``call_and_ladj(x)`` and
+``inv_and_ladj(y)`` return both (the names zuko uses) and never touch a cache; ``FlowDensity``
+and ``FlowGuide`` use them. Torch's separate calls (``t(x)``, then
+``t.log_abs_det_jacobian(x, y)``, as ``TransformedDistribution`` makes them) go through a cache
+instead: the last call's ``(x, y, log_det)`` is kept, keyed on the identities of ``x`` and ``y`` (as Pyro does), and is
 served only while it is still right:
 
 - the identity, version counter and storage of ``x``, ``y`` and of every parameter, buffer and
@@ -60,9 +63,12 @@ class _Layer:
             t for m in self.modules() for t in (*m._parameters.values(), *m._buffers.values()) if t is not None
         )
 
-    def _checked(self, value, argument, dependencies):
-        like = next((t for t in dependencies if t.is_floating_point()), None)
-        return check_tensor(argument, value, self.dim, like)
+    def _like(self):
+        """The first floating parameter or buffer (inputs must share its dtype and device)."""
+        return next((t for t in (*self.parameters(), *self.buffers()) if t.is_floating_point()), None)
+
+    def _checked(self, value, argument):
+        return check_tensor(argument, value, self.dim, self._like())
 
 
 class _LastCall:
@@ -92,12 +98,22 @@ class _LastCall:
     def _forget(self, grad):
         self.__dict__["_last"] = None
 
+    def call_and_ladj(self, x):
+        """``(y, log|det ∂y/∂x|)`` from one pass, batch shape of ``x``; no cache is read or kept."""
+        return self._run_forward(x)
+
+    def inv_and_ladj(self, y):
+        """``(x, log|det ∂x/∂y|)`` from one pass: the inverse and *its* log-det (minus the
+        forward's at ``x``), as zuko's ``t.inv.call_and_ladj(y)``; no cache is read or kept."""
+        x, log_det = self._run_backward(y)
+        return x, -log_det
+
     def __call__(self, x):
         dependencies = self._dependencies()
         hit = self._lookup(dependencies, x=x)
         if hit is not None:
             return hit[1]
-        y, log_det = self._run_forward(x, dependencies)
+        y, log_det = self._run_forward(x)
         self._remember(dependencies, x, y, log_det, y)
         return y
 
@@ -106,21 +122,20 @@ class _LastCall:
         hit = self._lookup(dependencies, y=y)
         if hit is not None:
             return hit[0]
-        x, log_det = self._run_backward(y, dependencies)
+        x, log_det = self._run_backward(y)
         self._remember(dependencies, x, y, log_det, x)
         return x
 
     def _call(self, x):
-        return self._run_forward(x, self._dependencies())[0]
+        return self._run_forward(x)[0]
 
     def _inverse(self, y):
-        return self._run_backward(y, self._dependencies())[0]
+        return self._run_backward(y)[0]
 
     def log_abs_det_jacobian(self, x, y):
         """``log|det dy/dx|`` with the batch shape of ``x``; free when ``(x, y)`` was the last call."""
-        dependencies = self._dependencies()
-        hit = self._lookup(dependencies, x=x, y=y)
-        return hit[2] if hit is not None else self._run_log_det(x, y, dependencies)
+        hit = self._lookup(self._dependencies(), x=x, y=y)
+        return hit[2] if hit is not None else self._run_log_det(x, y)
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -139,14 +154,14 @@ class Bijection(_LastCall, _Layer, TransformModule):
         super().__init__(cache_size=1)
         self.dim = check_int("dim", dim)
 
-    def _run_forward(self, x, dependencies):
-        return self._forward(self._checked(x, "x", dependencies))
+    def _run_forward(self, x):
+        return self._forward(self._checked(x, "x"))
 
-    def _run_backward(self, y, dependencies):
-        return self._backward(self._checked(y, "y", dependencies))
+    def _run_backward(self, y):
+        return self._backward(self._checked(y, "y"))
 
-    def _run_log_det(self, x, y, dependencies):
-        return self._log_det(self._checked(x, "x", dependencies), self._checked(y, "y", dependencies))
+    def _run_log_det(self, x, y):
+        return self._log_det(self._checked(x, "x"), self._checked(y, "y"))
 
     def extra_repr(self):
         return f"dim={self.dim}"
@@ -173,8 +188,7 @@ class ConditionalBijection(_Layer, ConditionalTransformModule):
 
     def condition(self, context):
         """The layer with ``context`` (shape ``(..., context_dim)``) fixed."""
-        like = next(self.parameters())
-        return ConditionedTransform(self, check_tensor("context", context, self.context_dim, like))
+        return ConditionedTransform(self, check_tensor("context", context, self.context_dim, self._like()))
 
     def extra_repr(self):
         return f"dim={self.dim}, context_dim={self.context_dim}"
@@ -195,8 +209,8 @@ class ConditionedTransform(_LastCall, Transform):
     def _dependencies(self):
         return self.layer._dependencies() + (self.context,)
 
-    def _checked(self, value, argument, dependencies):
-        value = self.layer._checked(value, argument, dependencies)
+    def _checked(self, value, argument):
+        value = self.layer._checked(value, argument)
         try:
             torch.broadcast_shapes(value.shape[:-1], self.context.shape[:-1])
         except RuntimeError:
@@ -207,12 +221,12 @@ class ConditionedTransform(_LastCall, Transform):
             ) from None
         return value
 
-    def _run_forward(self, x, dependencies):
-        return self.layer._forward(self._checked(x, "x", dependencies), self.context)
+    def _run_forward(self, x):
+        return self.layer._forward(self._checked(x, "x"), self.context)
 
-    def _run_backward(self, y, dependencies):
-        return self.layer._backward(self._checked(y, "y", dependencies), self.context)
+    def _run_backward(self, y):
+        return self.layer._backward(self._checked(y, "y"), self.context)
 
-    def _run_log_det(self, x, y, dependencies):
-        x, y = self._checked(x, "x", dependencies), self._checked(y, "y", dependencies)
+    def _run_log_det(self, x, y):
+        x, y = self._checked(x, "x"), self._checked(y, "y")
         return self.layer._log_det(x, y, self.context)

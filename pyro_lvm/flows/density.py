@@ -14,27 +14,23 @@ exactly the negative log-likelihood and the trainer does maximum likelihood.
 import pyro
 import pyro.distributions as dist
 import torch
-from pyro.distributions.conditional import ConditionalTransform
-from pyro.distributions.torch_transform import TransformModule
 from torch import nn
 
-from ..errors import bad_type, bad_value
+from ..errors import bad_value
 from ..params import register
 from ..plates import data_plate
 from ..checks import check_int
 from .base import check_tensor
+from .distribution import FlowDistribution
+from .foreign import check_layers, ready
 from .made import HIDDEN
 from .spec import build_flow
 
-
-def _check_transforms(transforms, dim):
-    transforms = list(transforms)
-    for k, t in enumerate(transforms):
-        if isinstance(t, ConditionalTransform) or not isinstance(t, TransformModule):
-            raise bad_type(f"transforms[{k}]", t, "an unconditional TransformModule (a FlowDensity has no context)")
-        if t.domain.event_dim != 1 or t.codomain.event_dim != 1 or getattr(t, "dim", dim) != dim:
-            raise bad_value(f"transforms[{k}]", t, f"a transform of vectors of size dim={dim} (event_dim 1)")
-    return transforms
+try:
+    from pyro.contrib.zuko import ZukoToPyro
+    from zuko.lazy import LazyDistribution
+except ImportError:  # zuko is optional
+    LazyDistribution = ()
 
 
 class FlowDensity(nn.Module):
@@ -45,10 +41,16 @@ class FlowDensity(nn.Module):
     docs/contract.md); the base mean and scale are buffers, so ``.to(device)`` and
     ``.double()`` move them along.
 
+    ``log_prob`` and ``rsample`` take one pass per layer (``call_and_ladj`` /
+    ``inv_and_ladj``). Other libraries' layers are welcome (``flows.foreign``): any bijective
+    torch ``Transform`` or Pyro ``TransformModule`` on real vectors or reals, zuko's lazy
+    transforms, or a whole zuko flow (``zuko.flows.NSF(dim)``, base included), which is then
+    the distribution, through ``pyro.contrib.zuko.ZukoToPyro``.
+
     Args:
         dim: D, the size of a row of x.
-        transforms: unconditional ``TransformModule`` layers on vectors of size ``dim``, in
-            Pyro's order (base to data).
+        transforms: unconditional layers on vectors of size ``dim``, in Pyro's order (base to
+            data), or a zuko flow.
     """
 
     max_plate_nesting = 1  # the data plate
@@ -56,7 +58,10 @@ class FlowDensity(nn.Module):
     def __init__(self, dim: int, transforms: list):
         super().__init__()
         self.dim = check_int("dim", dim)
-        self.transforms = nn.ModuleList(_check_transforms(transforms, self.dim))
+        self.zuko_flow = transforms if isinstance(transforms, LazyDistribution) else None
+        self.transforms = nn.ModuleList([] if self.zuko_flow else check_layers(transforms, self.dim))
+        if self.zuko_flow is not None:
+            _check_zuko_flow(self.zuko_flow, self.dim)
         self.register_buffer("base_loc", torch.zeros(self.dim), persistent=False)
         self.register_buffer("base_scale", torch.ones(self.dim), persistent=False)
         self.config = None
@@ -74,18 +79,15 @@ class FlowDensity(nn.Module):
         return dist.Normal(self.base_loc, self.base_scale).to_event(1)
 
     def distribution(self):
-        """The flow as a ``pyro.distributions.TransformedDistribution``."""
-        return dist.TransformedDistribution(self.base(), list(self.transforms))
+        """The flow as a Pyro distribution: a ``FlowDistribution`` (a ``TransformedDistribution``
+        scored in one pass per layer), or the zuko flow through ``ZukoToPyro``."""
+        if self.zuko_flow is not None:
+            return ZukoToPyro(self.zuko_flow())
+        return FlowDistribution(self.base(), [ready(t) for t in self.transforms], validate_args=False)
 
     def log_prob(self, x):
         """``log p(x) = log N(f(x); 0, I) + sum_k log|det J_{f_k}|`` for ``x`` of shape ``(..., dim)``."""
-        z = check_tensor("x", x, self.dim, self.base_loc)
-        log_det = 0.0
-        for t in reversed(self.transforms):
-            u = t.inv(z)
-            log_det = log_det - t.log_abs_det_jacobian(u, z)
-            z = u
-        return self.base().log_prob(z) + log_det
+        return self.distribution().log_prob(check_tensor("x", x, self.dim, self.base_loc))
 
     def log_marginal(self, x):
         """The exact log p(x) (the name the evaluators look for): ``log_prob``."""
@@ -93,10 +95,7 @@ class FlowDensity(nn.Module):
 
     def rsample(self, n):
         """``n`` reparametrized draws ``x = g(z)``, shape ``(n, dim)``."""
-        z = self.base().rsample((check_int("n", n),))
-        for t in self.transforms:
-            z = t(z)
-        return z
+        return self.distribution().rsample((check_int("n", n),))
 
     def sample(self, n):
         """``n`` draws without gradients, shape ``(n, dim)``."""
@@ -117,3 +116,14 @@ class FlowDensity(nn.Module):
 
     def guide(self, x, indices=None, num_data=None):
         """No latent variables: the guide is empty, so the ELBO is ``log p(x)``."""
+
+
+def _check_zuko_flow(flow, dim):
+    """A zuko flow must be unconditional and give vectors of size ``dim``."""
+    try:
+        with torch.no_grad():
+            shape = tuple(flow().sample().shape)
+    except Exception as error:
+        raise bad_value("transforms", flow, f"an unconditional zuko flow ({type(error).__name__}: {error})") from None
+    if shape != (dim,):
+        raise bad_value("transforms", flow, f"a zuko flow of vectors of size dim={dim} (it draws {shape})")

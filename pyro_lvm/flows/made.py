@@ -1,8 +1,8 @@
 """Conditioner networks: a masked linear layer, a masked MLP and MADE.
 
 MADE (Germain et al., 2015) gives every unit a degree: input ``x_i`` has degree ``i``, hidden
-units cycle through ``1 .. D-1`` and the two outputs of coordinate ``i`` (shift ``m_i`` and
-log-scale ``s_i``) have degree ``i``. A hidden unit sees units of degree at most its own; an
+units cycle through ``1 .. D-1`` and the P outputs of coordinate ``i`` (the parameters of its
+elementwise map, e.g. shift ``m_i`` and log-scale ``s_i``) have degree ``i``. A hidden unit sees units of degree at most its own; an
 output sees hidden units of degree strictly below its own. Hence ``(m_i, s_i)`` depends on
 ``x_{<i}`` only, and one pass gives all D conditionals. (``x_D`` feeds nothing; its column is
 masked rather than dropped, which keeps the matmul sizes round and measurably faster.) A
@@ -73,20 +73,23 @@ class MaskedMLP(nn.Module):
         return self.layers[-1](h)
 
 
-def made_masks(dim, hidden, context_dim=0):
-    """The MADE masks (``out x in``, one per layer) for inputs ``[x_1 .. x_D, c]``."""
+def made_masks(dim, hidden, context_dim=0, num_params=2):
+    """The MADE masks (``out x in``, one per layer) for inputs ``[x_1 .. x_D, c]`` and
+    ``num_params`` blocks of D outputs."""
     inputs = torch.cat([torch.arange(1, dim + 1), torch.zeros(context_dim, dtype=torch.long)])
     low = 0 if context_dim else 1
     degrees = [inputs] + [low + torch.arange(width) % max(dim - low, 1) for width in hidden]
     masks = [later[:, None] >= earlier[None, :] for earlier, later in zip(degrees, degrees[1:])]
-    outputs = torch.arange(1, dim + 1).repeat(2)
+    outputs = torch.arange(1, dim + 1).repeat(num_params)
     return masks + [outputs[:, None] > degrees[-1][None, :]]
 
 
 class MADE(nn.Module):
-    """``(m, s) = MADE(x, c)`` with ``m_i, s_i`` functions of ``x_{<i}`` and ``c`` only."""
+    """``θ = MADE(x, c)`` of shape ``(..., num_params, D)`` with ``θ[..., :, i]`` a function of
+    ``x_{<i}`` and ``c`` only."""
 
-    def __init__(self, dim, hidden=HIDDEN, context_dim=0, residual=False, activation=nn.ReLU):
+    def __init__(self, dim, hidden=HIDDEN, context_dim=0, residual=False, activation=nn.ReLU,
+                 num_params=2):
         super().__init__()
         self.dim = check_int("dim", dim)
         if dim == 1 and not context_dim:
@@ -95,8 +98,9 @@ class MADE(nn.Module):
                 "coordinate there is nothing to condition on: use 'lu' or 'qr', or give a context)"
             )
         hidden = check_hidden(hidden, min_layers=1)
-        self.net = MaskedMLP(dim, 2 * dim, hidden, context_dim, made_masks(dim, hidden, context_dim),
-                             residual, activation)
+        self.num_params = check_int("num_params", num_params)
+        self.net = MaskedMLP(dim, num_params * dim, hidden, context_dim,
+                             made_masks(dim, hidden, context_dim, num_params), residual, activation)
 
     def forward(self, x, context=None):
-        return self.net(x, context).chunk(2, dim=-1)
+        return self.net(x, context).unflatten(-1, (self.num_params, self.dim))

@@ -2,8 +2,10 @@
 
 Grammar: comma-separated layer names, each optionally followed by ``*N`` to repeat it
 (1 <= N <= 1000, and at most 1000 layers in all): ``"maf*5"``, ``"qr,iaf*2"``. Names:
-``lu``, ``qr`` (linear), ``maf``, ``iaf`` (autoregressive), ``coupling`` (affine coupling, halves), ``reverse``, ``shuffle`` (fixed
-permutations). Layers are listed in Pyro's order, from the base to the data. Between two
+``lu``, ``qr`` (linear), ``maf``, ``iaf`` (affine autoregressive), ``coupling`` (affine
+coupling, halves), ``nsf``, ``nsf-iaf``, ``nsf-coupling`` (the same three with a
+rational-quadratic spline of 8 bins on [-5, 5]: neural spline flows), ``reverse``, ``shuffle``
+(fixed permutations). Layers are listed in Pyro's order, from the base to the data. Between two
 consecutive autoregressive/coupling layers a ``reverse`` permutation is inserted, so that
 each coordinate is conditioned on, or kept, in turn; a linear layer already mixes all
 coordinates, so none is inserted next to one.
@@ -18,12 +20,17 @@ from .coupling import AffineCoupling, ConditionalAffineCoupling
 from .linear import LULinear, QRLinear
 from .made import HIDDEN
 from .permute import Permute
+from .spline import RationalQuadraticSpline
 
-#: Layers whose conditioner reads part of the input (name -> (unconditional, conditional)).
+#: Layers whose conditioner reads part of the input
+#: (name -> (unconditional, conditional, elementwise map or None for affine)).
 _NETWORK_LAYERS = {
-    "maf": (MAF, ConditionalMAF),
-    "iaf": (IAF, ConditionalIAF),
-    "coupling": (AffineCoupling, ConditionalAffineCoupling),
+    "maf": (MAF, ConditionalMAF, None),
+    "iaf": (IAF, ConditionalIAF, None),
+    "coupling": (AffineCoupling, ConditionalAffineCoupling, None),
+    "nsf": (MAF, ConditionalMAF, RationalQuadraticSpline),
+    "nsf-iaf": (IAF, ConditionalIAF, RationalQuadraticSpline),
+    "nsf-coupling": (AffineCoupling, ConditionalAffineCoupling, RationalQuadraticSpline),
 }
 #: Layers without a network (name -> builder from ``(dim, seed)``).
 _PLAIN_BUILDERS = {
@@ -61,15 +68,18 @@ def parse_spec(spec):
 def _layer(name, dim, hidden, context_dim, seed):
     if name in _PLAIN_BUILDERS:
         return _PLAIN_BUILDERS[name](dim, seed)
-    unconditional, conditional = _NETWORK_LAYERS[name]
-    return conditional(dim, context_dim, hidden) if context_dim else unconditional(dim, hidden)
+    unconditional, conditional, elementwise = _NETWORK_LAYERS[name]
+    options = {"elementwise": elementwise()} if elementwise else {}
+    if context_dim:
+        return conditional(dim, context_dim, hidden, **options)
+    return unconditional(dim, hidden, **options)
 
 
 def build_flow(spec: str, dim: int, hidden: tuple = HIDDEN, context_dim: int = 0,
                seed: int = 0) -> list:
     """The layers of ``spec`` for vectors of size ``dim``, in Pyro's order (base to data).
 
-    With ``context_dim > 0`` the maf/iaf/coupling layers are conditional (call
+    With ``context_dim > 0`` the maf/iaf/coupling/nsf layers are conditional (call
     ``condition(context)`` or use ``ConditionalTransformedDistribution``); the others are not.
     ``seed`` fixes the initial parameters and the ``shuffle`` permutations without touching
     the global random state.

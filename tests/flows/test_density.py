@@ -225,7 +225,7 @@ def test_maximum_likelihood_recovers_a_density_one_affine_layer_represents(layer
 
 
 def test_bad_transforms_and_data_are_named():
-    conditional = r"transforms\[1\]: got ConditionalMAF, expected an unconditional TransformModule"
+    conditional = r"transforms\[1\]: got ConditionalMAF, expected an unconditional transform \(a FlowDensity has no context\)"
     with pytest.raises(TypeError, match=conditional):
         FlowDensity(3, [LULinear(3), ConditionalMAF(3, 2, (8,))])
     with pytest.raises(ValueError, match=r"transforms\[0\]: .* expected a transform of vectors of size dim=3"):

@@ -57,7 +57,7 @@ def test_parse_spec_expands_counts():
     assert parse_spec(" LU * 2 ") == ["lu", "lu"]
 
 
-VALID = r"among coupling, iaf, lu, maf, qr, reverse, shuffle, each optionally followed by \*N with N >= 1"
+VALID = r"among coupling, iaf, lu, maf, nsf, nsf-coupling, nsf-iaf, qr, reverse, shuffle, each optionally followed by \*N with N >= 1"
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from pyro_lvm.flows import (
     LULinear,
     Permute,
     QRLinear,
+    RationalQuadraticSpline,
     soft_clip,
 )
 
@@ -69,6 +70,18 @@ CASES = [
     Case("cond-maf", lambda d: ConditionalMAF(d, CONTEXT, HIDDEN), conditional=True, triangular=True),
     Case("cond-iaf", lambda d: ConditionalIAF(d, CONTEXT, HIDDEN), conditional=True, triangular=True),
     Case("cond-coupling", lambda d: ConditionalAffineCoupling(d, CONTEXT, HIDDEN, mask=_alternating(d)),
+         conditional=True, min_dim=2, triangular=True),
+]
+SPLINE = RationalQuadraticSpline(bins=5, bound=2.5)  # a small bound: test inputs reach the tails
+CASES += [
+    Case("nsf", lambda d: MAF(d, HIDDEN, elementwise=SPLINE), min_dim=2, triangular=True),
+    Case("nsf-iaf", lambda d: IAF(d, HIDDEN, elementwise=SPLINE), min_dim=2, triangular=True),
+    Case("nsf-coupling", lambda d: AffineCoupling(d, HIDDEN, mask=_alternating(d), elementwise=SPLINE),
+         min_dim=2, triangular=True),
+    Case("cond-nsf", lambda d: ConditionalMAF(d, CONTEXT, HIDDEN, elementwise=SPLINE), conditional=True,
+         triangular=True),
+    Case("cond-nsf-coupling", lambda d: ConditionalAffineCoupling(d, CONTEXT, HIDDEN, mask=_alternating(d),
+                                                                  elementwise=SPLINE),
          conditional=True, min_dim=2, triangular=True),
 ]
 CASE_IDS = [case.name for case in CASES]
