@@ -86,10 +86,11 @@ def build_parser():
     train.add_argument("--latent-dim", type=int, help="latent dimensions (default 8)")
     train.add_argument("--guide", help=f"the VAE's amortized guide q(z|x): {GUIDE_NAMES} "
                                        "(default: meanfield)")
-    train.add_argument("--prior", help="the VAE's p(z): standard (N(0, I), default) or vamp:K, "
-                                       "the VampPrior of K learned pseudo-inputs")
+    train.add_argument("--prior", help="the VAE's p(z): standard (N(0, I), default), vamp:K, "
+                                       "the VampPrior of K learned pseudo-inputs, or flow:SPEC, "
+                                       "N(0, I) through the flow SPEC (e.g. flow:maf*2)")
     train.add_argument("--components", type=int, help="mixture components of gmm (default 3)")
-    train.add_argument("--flow", help="layers of a flow, e.g. 'maf*5' (default) or "
+    train.add_argument("--flow", help="layers of a flow, e.g. 'maf*5' (default), 'nsf*4' or "
                                       "'lu,coupling,lu,coupling'")
     train.add_argument("--hidden", type=_hidden,
                        help="hidden layer sizes of the networks, comma separated (default: 256)")

@@ -13,7 +13,7 @@ from ..likelihoods import make_likelihood
 from ..checks import check_hidden, check_int
 from ..nn import MLP
 from ..params import register
-from .priors import VampPrior, vamp_components
+from .priors import FlowPrior, VampPrior, parse_prior
 from ..plates import data_plate
 
 
@@ -41,9 +41,10 @@ class VAE(nn.Module):
         scale: a fixed Gaussian scale (``None``: learned per feature).
         guide: a guide module or the name of a built-in one.
         missing: NaN entries of x are missing values.
-        prior: ``"standard"`` (N(0, I)) or ``"vamp:K"``: the VampPrior, the mixture of the
+        prior: ``"standard"`` (N(0, I)); ``"vamp:K"``: the VampPrior, the mixture of the
             guide's q(z | u_k) at K learned pseudo-inputs (``priors.VampPrior``; a guide with
-            ``distribution(x)``: the built-in Normal ones).
+            ``distribution(x)``: the built-in Normal ones); or ``"flow:SPEC"``: N(0, I) pushed
+            through the flow SPEC (``priors.FlowPrior``, e.g. ``"flow:maf*2"``).
     """
 
     max_plate_nesting = 1  # the data plate
@@ -72,14 +73,16 @@ class VAE(nn.Module):
         self.guide = guide
         self.register_buffer("prior_loc", torch.zeros(latent_dim))
         self.register_buffer("prior_scale", torch.ones(latent_dim))
-        components = vamp_components(prior)
-        if components is not None:
+        kind, argument = parse_prior(prior)
+        if kind == "flow":
+            self.flow_prior = FlowPrior(argument, latent_dim)
+        if kind == "vamp":
             if not hasattr(guide, "distribution") or guide_name not in (None, "meanfield",
                                                                           "fullrank"):
                 raise bad_value("prior", prior, "a guide with Normal distribution(x) for a "
                                 "VampPrior ('meanfield', 'fullrank' or a guide of your own "
                                 "with that method)")
-            self.vamp = VampPrior(components, data_dim)
+            self.vamp = VampPrior(argument, data_dim)
         self.config = {"data_dim": data_dim, "latent_dim": latent_dim, "hidden": list(self.hidden),
                        "likelihood": likelihood if isinstance(likelihood, str) else
                        [column.to_config() for column in self.likelihood.schema],
@@ -92,9 +95,11 @@ class VAE(nn.Module):
         return getattr(self.likelihood, "schema", None)
 
     def prior(self):
-        """p(z) with event shape ``(latent_dim,)``: N(0, I), or the VampPrior's mixture."""
+        """p(z) with event shape ``(latent_dim,)``: N(0, I), the VampPrior's mixture or the flow."""
         if hasattr(self, "vamp"):
             return self.vamp.distribution(self.guide)
+        if hasattr(self, "flow_prior"):
+            return self.flow_prior.distribution()
         return dist.Normal(self.prior_loc, self.prior_scale, validate_args=False).to_event(1)
 
     def decode(self, z, mask=None):

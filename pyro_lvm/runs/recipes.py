@@ -14,7 +14,7 @@ from ..flows.spec import parse_spec
 from ..guides.registry import check_guide_name
 from ..likelihoods import LIKELIHOODS
 from ..models import PPCA, VAE, GaussianMixture
-from ..models.priors import vamp_components
+from ..models.priors import parse_prior
 from ..infer import TrainConfig
 from .spec import DATA_CACHE, RunSpec
 
@@ -109,7 +109,7 @@ def check_spec(spec):
                         "'table' (a kind per column of a table)")
     if spec.columns is not None:
         parse_columns(spec.columns)
-    vamp_components(spec.prior)
+    parse_prior(spec.prior)
     if not isinstance(spec.missing, bool):
         raise bad_type("missing", spec.missing, "True or False")
     check_size("latent_dim", spec.latent_dim, MAX_WIDTH)
