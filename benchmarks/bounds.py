@@ -10,7 +10,8 @@ over the test rows, paired), the last epoch's training objective per example (th
 ``train_elbo``: the ELBO, or the IWAE bound L_K for the IWAE rows) and the median seconds per
 training epoch (the history's ``seconds``: the training steps only).  With the VampPrior in
 this version of the package (``VAE(..., prior="vamp:K")``) a VampPrior VAE trained on the ELBO
-joins the comparison.
+joins the comparison, and so does a flow-prior VAE (``prior="flow:SPEC"``, ``--flow-prior``,
+``maf*2`` by default) where the package has one.
 
 The models train in interleaved rounds, one epoch each in turn (as ``benchmarks/guides.py``),
 so that every model meets the machine in the same state; the time ratio is the median over
@@ -21,7 +22,8 @@ Burda et al. (2016) report about 2 nats of test log p(x) for IWAE K = 50 over th
 full MNIST (60000 rows, 3280 passes) with one stochastic layer; the target here is at least
 1 nat on the MNIST subset.
 
-    python benchmarks/bounds.py [--quick] [--data digits,mnist5k] [--epochs N]
+    python benchmarks/bounds.py [--quick] [--data digits,mnist5k] [--epochs N] [--particles 5,50]
+                                [--vamp K] [--flow-prior SPEC]
 """
 
 import argparse
@@ -64,6 +66,8 @@ def variants(args):
     if args.vamp and has_vamp():
         table[f"VampPrior (K={args.vamp} pseudo-inputs), ELBO"] = (
             {"prior": f"vamp:{args.vamp}"}, {"elbo": "trace"})
+    if args.flow_prior and has_vamp():
+        table[f"flow prior ({args.flow_prior}), ELBO"] = ({"prior": f"flow:{args.flow_prior}"}, {"elbo": "trace"})
     return table
 
 
@@ -135,6 +139,7 @@ def main():
     parser.add_argument("--hidden", default="200,200")
     parser.add_argument("--particles", default="5,50", help="K of the IWAE rows")
     parser.add_argument("--vamp", type=int, default=50, help="pseudo-inputs (0: no VampPrior)")
+    parser.add_argument("--flow-prior", default="maf*2", help="the flow prior's layers ('': no flow prior)")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--samples", type=int, default=None,

@@ -3,7 +3,10 @@
     python benchmarks/flows.py [--rounds N] [--threads T] [--device cuda]
 
 Each case is one training step of one layer on a batch of 1024: the value, its log-det and a
-backward pass through ``sum(y²) + sum(log-det)``. Cases run round-robin (so that a noisy
+backward pass through ``sum(y²) + sum(log-det)``. Our layers and zuko's are called through
+their one-pass ``call_and_ladj`` (ours: ``inv_and_ladj`` for the inverse direction); Pyro's as
+torch does, ``t(x)`` then ``t.log_abs_det_jacobian(x, y)`` (its cache serves the second call);
+nflows' layers return the pair. The spline groups use 8 bins on [-5, 5] for every library. Cases run round-robin (so that a noisy
 neighbour slows all of them alike) after a warm-up; the table gives the median time and the
 ratio to the group's reference. nflows and zuko are optional (``pip install .[bench]``); their
 rows are skipped when they are not importable.
@@ -26,18 +29,22 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from pyro.distributions.transforms import AffineAutoregressive  # noqa: E402
 from pyro.distributions.transforms import AffineCoupling as PyroCoupling  # noqa: E402
+from pyro.distributions.transforms import spline_autoregressive, spline_coupling  # noqa: E402
 from pyro.nn import AutoRegressiveNN, DenseNN  # noqa: E402
 
-from pyro_lvm.flows import IAF, MAF, AffineCoupling, LULinear, QRLinear  # noqa: E402
+from pyro_lvm.flows import IAF, MAF, AffineCoupling, LULinear, QRLinear, RationalQuadraticSpline  # noqa: E402
 
 BATCH = 1024
 NET_DIM = 64
 HIDDEN = (256, 256)
+BINS, BOUND = 8, 5.0
 
 try:
     from nflows.nn.nets import MLP as NflowsMLP
     from nflows.transforms import AffineCouplingTransform, MaskedAffineAutoregressiveTransform
     from nflows.transforms import LULinear as NflowsLU
+    from nflows.transforms import MaskedPiecewiseRationalQuadraticAutoregressiveTransform as NflowsNSF
+    from nflows.transforms import PiecewiseRationalQuadraticCouplingTransform as NflowsSplineCoupling
     from nflows.transforms import QRLinear as NflowsQR
 except ImportError:
     NflowsLU = None
@@ -65,6 +72,12 @@ def transform(layer, inverse=False):
         return y, t.log_abs_det_jacobian(x, y)
 
     return call, list(layer.parameters())
+
+
+def one_pass(layer, inverse=False):
+    """Ours: ``call_and_ladj`` (or ``inv_and_ladj``), value and log-det from one pass."""
+    t = perturb_(layer)
+    return (t.inv_and_ladj if inverse else t.call_and_ladj), list(layer.parameters())
 
 
 def returns_pair(layer):
@@ -104,10 +117,10 @@ class Case(NamedTuple):
 def linear_cases(dim):
     cases = [
         Case("dense + slogdet", lambda: dense(dim), reference=True),
-        Case("ours LU (forward: W x)", lambda: transform(LULinear(dim))),
-        Case("ours LU (inverse: 2 triangular solves)", lambda: transform(LULinear(dim), inverse=True)),
-        Case("ours QR (forward: W x)", lambda: transform(QRLinear(dim))),
-        Case("ours QR (inverse: Qᵀ y + 1 solve)", lambda: transform(QRLinear(dim), inverse=True)),
+        Case("ours LU (forward: W x)", lambda: one_pass(LULinear(dim))),
+        Case("ours LU (inverse: 2 triangular solves)", lambda: one_pass(LULinear(dim), inverse=True)),
+        Case("ours QR (forward: W x)", lambda: one_pass(QRLinear(dim))),
+        Case("ours QR (inverse: Qᵀ y + 1 solve)", lambda: one_pass(QRLinear(dim), inverse=True)),
     ]
     if NflowsLU is not None:
         cases += [
@@ -123,7 +136,7 @@ def pyro_autoregressive():
 
 def maf_density_cases():
     cases = [
-        Case("ours MAF density (one pass)", lambda: transform(MAF(NET_DIM, HIDDEN), inverse=True)),
+        Case("ours MAF density (one pass)", lambda: one_pass(MAF(NET_DIM, HIDDEN), inverse=True)),
         Case("Pyro AffineAutoregressive density (its inverse: D passes)",
              lambda: transform(pyro_autoregressive(), inverse=True), reference=True, sequential=True),
         Case("Pyro AffineAutoregressive turned into a MAF with .inv (one pass)",
@@ -141,17 +154,17 @@ def maf_density_cases():
 
 def iaf_sampling_cases():
     return [
-        Case("ours IAF sampling (one pass)", lambda: transform(IAF(NET_DIM, HIDDEN))),
+        Case("ours IAF sampling (one pass)", lambda: one_pass(IAF(NET_DIM, HIDDEN))),
         Case("Pyro AffineAutoregressive sampling (one pass)", lambda: transform(pyro_autoregressive()),
              reference=True),
-        Case("ours MAF sampling (D passes, for contrast)", lambda: transform(MAF(NET_DIM, HIDDEN)), sequential=True),
+        Case("ours MAF sampling (D passes, for contrast)", lambda: one_pass(MAF(NET_DIM, HIDDEN)), sequential=True),
     ]
 
 
 def coupling_cases():
     half = NET_DIM // 2
     cases = [
-        Case("ours AffineCoupling (halves)", lambda: transform(AffineCoupling(NET_DIM, HIDDEN))),
+        Case("ours AffineCoupling (halves)", lambda: one_pass(AffineCoupling(NET_DIM, HIDDEN))),
         Case("Pyro AffineCoupling", lambda: transform(PyroCoupling(half, DenseNN(half, list(HIDDEN), [half, half]))),
              reference=True),
     ]
@@ -163,6 +176,51 @@ def coupling_cases():
     if zuko is not None:
         cases.append(Case("zuko GeneralCouplingTransform", lambda: zuko_layer(zuko.flows.GeneralCouplingTransform(
             NET_DIM, mask=torch.arange(NET_DIM) < half, hidden_features=HIDDEN)), reference=True))
+    return cases
+
+
+def spline():
+    return RationalQuadraticSpline(BINS, BOUND)
+
+
+def nsf_density_cases(dim):
+    cases = [
+        Case("ours NSF density (nsf: one pass)", lambda: one_pass(MAF(dim, HIDDEN, elementwise=spline()), inverse=True)),
+        Case("Pyro spline_autoregressive turned around with .inv (one pass)",
+             lambda: transform(spline_autoregressive(dim, list(HIDDEN), count_bins=BINS, bound=BOUND)),
+             reference=True),
+    ]
+    if NflowsLU is not None:
+        cases.append(Case("nflows MaskedPiecewiseRationalQuadraticAutoregressiveTransform", lambda: returns_pair(
+            NflowsNSF(dim, HIDDEN[0], num_bins=BINS, tails="linear", tail_bound=BOUND, num_blocks=len(HIDDEN) - 1,
+                      use_residual_blocks=False)), reference=True))
+    if zuko is not None:
+        cases.append(Case("zuko NSF's MaskedAutoregressiveTransform", lambda: zuko_layer(
+            zuko.flows.MaskedAutoregressiveTransform(dim, hidden_features=HIDDEN, **zuko_spline())),
+            reference=True))
+    return cases
+
+
+def zuko_spline():
+    return {"univariate": zuko.transforms.MonotonicRQSTransform, "shapes": [(BINS,), (BINS,), (BINS - 1,)]}
+
+
+def spline_coupling_cases(dim):
+    half = dim // 2
+    cases = [
+        Case("ours spline coupling (nsf-coupling)", lambda: one_pass(AffineCoupling(dim, HIDDEN, elementwise=spline()))),
+        Case("Pyro spline_coupling", lambda: transform(spline_coupling(dim, hidden_dims=list(HIDDEN), count_bins=BINS,
+                                                                       bound=BOUND)), reference=True),
+    ]
+    if NflowsLU is not None:
+        mask = torch.arange(dim) < half
+        cases.append(Case("nflows PiecewiseRationalQuadraticCouplingTransform", lambda: returns_pair(
+            NflowsSplineCoupling(mask.int(), lambda n_in, n_out: _IgnoreContext(NflowsMLP((n_in,), (n_out,),
+                                                                                         list(HIDDEN))),
+                                 num_bins=BINS, tails="linear", tail_bound=BOUND)), reference=True))
+    if zuko is not None:
+        cases.append(Case("zuko GeneralCouplingTransform (spline)", lambda: zuko_layer(zuko.flows.GeneralCouplingTransform(
+            dim, mask=torch.arange(dim) < half, hidden_features=HIDDEN, **zuko_spline())), reference=True))
     return cases
 
 
@@ -234,12 +292,16 @@ def main():
             note = f"LU forward {lu_ratio:.2f}x nflows LU (target <= 1x). " + note
         table(f"Linear layers, D = {dim}", rows, dense_ms, "dense", note)
 
-    for title, cases in (
-        (f"MAF density, D = {NET_DIM}, hidden {HIDDEN}", maf_density_cases()),
-        (f"IAF sampling, D = {NET_DIM}, hidden {HIDDEN}", iaf_sampling_cases()),
-        (f"Affine coupling, D = {NET_DIM}, hidden {HIDDEN}", coupling_cases()),
-    ):
-        rows = run_group(cases, NET_DIM, args.rounds)
+    groups = [
+        (f"MAF density, D = {NET_DIM}, hidden {HIDDEN}", NET_DIM, maf_density_cases()),
+        (f"IAF sampling, D = {NET_DIM}, hidden {HIDDEN}", NET_DIM, iaf_sampling_cases()),
+        (f"Affine coupling, D = {NET_DIM}, hidden {HIDDEN}", NET_DIM, coupling_cases()),
+    ]
+    for dim in (16, 64):
+        groups += [(f"NSF density, D = {dim}, hidden {HIDDEN}, {BINS} bins", dim, nsf_density_cases(dim)),
+                   (f"Spline coupling, D = {dim}, hidden {HIDDEN}, {BINS} bins", dim, spline_coupling_cases(dim))]
+    for title, dim, cases in groups:
+        rows = run_group(cases, dim, args.rounds)
         fastest_ms, fastest = min((ms, case.name) for case, ms in rows if case.reference)
         ours, ours_ms = rows[0]
         table(title, rows, fastest_ms, "fastest reference",

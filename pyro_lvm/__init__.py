@@ -31,7 +31,7 @@ from .models import PPCA, VAE, GaussianMixture, ppca_mle
 from .plates import data_plate
 from .runtime import resolve_device, set_seed
 
-__version__ = "0.2.2"
+__version__ = "0.2.3"
 
 __all__ = ["IAF", "MAF", "AffineCoupling", "FlowDensity", "LULinear", "QRLinear", "build_flow",
            "collapse_diagnostics", "diagnose", "encode", "psis_diagnostics", "to_inference_data",

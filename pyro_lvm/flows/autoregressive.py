@@ -27,6 +27,7 @@ from torch import nn
 
 from .affine import LOG_SCALE_BOUND, layer_map
 from .base import Bijection, ConditionalBijection
+from .elementwise import ElementwiseMap
 from .made import HIDDEN, MADE
 
 
@@ -73,8 +74,9 @@ class _Autoregressive:
 
 
 class _UnconditionalAutoregressive(_Autoregressive, Bijection):
-    def __init__(self, dim: int, hidden: tuple = HIDDEN, *, elementwise=None, residual: bool = False,
-                 log_scale_bound: float = LOG_SCALE_BOUND, activation: type = nn.ReLU):
+    def __init__(self, dim: int, hidden: tuple = HIDDEN, *, elementwise: ElementwiseMap | None = None,
+                 residual: bool = False, log_scale_bound: float = LOG_SCALE_BOUND,
+                 activation: type = nn.ReLU):
         super().__init__(dim)
         self._build(hidden, 0, residual, log_scale_bound, activation, elementwise)
 

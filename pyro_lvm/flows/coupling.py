@@ -21,6 +21,7 @@ from torch import nn
 from ..errors import bad_value
 from .affine import LOG_SCALE_BOUND, layer_map
 from .base import Bijection, ConditionalBijection
+from .elementwise import ElementwiseMap
 from .made import HIDDEN, MaskedMLP
 
 
@@ -105,7 +106,8 @@ class AffineCoupling(_Coupling, Bijection):
     """
 
     def __init__(self, dim: int, hidden: tuple = HIDDEN, *, mask: torch.Tensor | None = None,
-                 elementwise=None, residual: bool = False, log_scale_bound: float = LOG_SCALE_BOUND,
+                 elementwise: ElementwiseMap | None = None, residual: bool = False,
+                 log_scale_bound: float = LOG_SCALE_BOUND,
                  activation: type = nn.ReLU):
         super().__init__(dim)
         self._build(mask, hidden, 0, residual, log_scale_bound, activation, elementwise)
