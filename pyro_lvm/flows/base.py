@@ -23,6 +23,8 @@ served only while it is still right:
   a tensor hook drops the entry when one does).
 """
 
+import itertools
+
 import torch
 from pyro.distributions.conditional import ConditionalTransformModule
 from pyro.distributions.torch_transform import TransformModule
@@ -55,6 +57,11 @@ def _stamp(tensors):
     return tuple((id(t), None if t.is_inference() else t._version, t.data_ptr()) for t in tensors)
 
 
+def first_floating(module):
+    """The first floating parameter or buffer of ``module`` (``None`` if it has none)."""
+    return next((t for t in itertools.chain(module.parameters(), module.buffers()) if t.is_floating_point()), None)
+
+
 class _Layer:
     """Size, input checks and the tensors a layer's output depends on."""
 
@@ -63,12 +70,8 @@ class _Layer:
             t for m in self.modules() for t in (*m._parameters.values(), *m._buffers.values()) if t is not None
         )
 
-    def _like(self):
-        """The first floating parameter or buffer (inputs must share its dtype and device)."""
-        return next((t for t in (*self.parameters(), *self.buffers()) if t.is_floating_point()), None)
-
     def _checked(self, value, argument):
-        return check_tensor(argument, value, self.dim, self._like())
+        return check_tensor(argument, value, self.dim, first_floating(self))  # inputs share its dtype, device
 
 
 class _LastCall:
@@ -188,7 +191,7 @@ class ConditionalBijection(_Layer, ConditionalTransformModule):
 
     def condition(self, context):
         """The layer with ``context`` (shape ``(..., context_dim)``) fixed."""
-        return ConditionedTransform(self, check_tensor("context", context, self.context_dim, self._like()))
+        return ConditionedTransform(self, check_tensor("context", context, self.context_dim, first_floating(self)))
 
     def extra_repr(self):
         return f"dim={self.dim}, context_dim={self.context_dim}"

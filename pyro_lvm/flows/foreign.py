@@ -18,6 +18,7 @@ from torch.distributions import Transform, constraints
 from torch.distributions.transforms import IndependentTransform
 
 from ..errors import bad_type, bad_value
+from .base import first_floating
 
 try:
     from zuko.lazy import LazyTransform
@@ -40,12 +41,7 @@ def _on_reals(constraint):
     """Whether ``constraint`` is the real line or real vectors (``independent(real, n)``)."""
     while isinstance(constraint, constraints.independent):
         constraint = constraint.base_constraint
-    return isinstance(constraint, type(constraints.real)) and not isinstance(constraint, constraints.independent)
-
-
-def needs_context(layer):
-    """Whether ``layer`` is conditional (it must be given a context)."""
-    return isinstance(layer, ConditionalTransform)
+    return isinstance(constraint, type(constraints.real))
 
 
 def ready(layer, context=None):
@@ -84,7 +80,7 @@ def check_layers(transforms, dim, context_dim=0, argument="transforms"):
 
 
 def _try(layer, where, dim, context_dim):
-    like = next((t for t in (*layer.parameters(), *layer.buffers()) if t.is_floating_point()), None)
+    like = first_floating(layer)
     options = {"dtype": like.dtype, "device": like.device} if like is not None else {}
     context = torch.zeros(context_dim, **options) if context_dim else None
     try:
