@@ -53,7 +53,7 @@ SETTINGS = {"digits": {"latent_dim": 8, "epochs": 100},
 QUICK_EPOCHS = {"digits": 10, "mnist5k": 2}
 
 
-def has_vamp():
+def takes_prior():
     """Whether this version of ``VAE`` takes ``prior`` (the VampPrior, ``"vamp:K"``)."""
     return "prior" in inspect.signature(VAE).parameters
 
@@ -63,10 +63,10 @@ def variants(args):
     table = {"ELBO": ({}, {"elbo": "trace"})}
     for k in args.particles:
         table[f"IWAE, K={k}"] = ({}, {"elbo": "iwae", "num_particles": k})
-    if args.vamp and has_vamp():
+    if args.vamp and takes_prior():
         table[f"VampPrior (K={args.vamp} pseudo-inputs), ELBO"] = (
             {"prior": f"vamp:{args.vamp}"}, {"elbo": "trace"})
-    if args.flow_prior and has_vamp():
+    if args.flow_prior and takes_prior():
         table[f"flow prior ({args.flow_prior}), ELBO"] = ({"prior": f"flow:{args.flow_prior}"}, {"elbo": "trace"})
     return table
 
@@ -157,7 +157,7 @@ def main():
           f"{torch.get_num_threads()} threads, OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}")
     print(f"hidden {args.hidden}, batch {args.batch_size}, Adam({args.learning_rate}), "
           f"seed {args.seed}, IWAE K = {args.particles}, test log p(x) with K = {args.samples}")
-    if args.vamp and not has_vamp():
+    if args.vamp and not takes_prior():
         print("VampPrior: not available in this version of VAE (no `prior` argument)")
     start = time.perf_counter()
     for source in args.data.split(","):

@@ -9,18 +9,10 @@ per row, with ``log|det dA/du| = sum_i s_i``. Its two parameters per coordinate 
 import torch
 
 from ..errors import bad_value
-from .elementwise import ElementwiseMap, check_elementwise
+from .elementwise import ElementwiseMap, check_bound, check_elementwise
 
 #: Default bound ``b`` on the log-scale: each layer scales a coordinate by at most e^±5.
 LOG_SCALE_BOUND = 5.0
-
-
-def check_bound(log_scale_bound):
-    """``log_scale_bound`` as a positive float (a bound of 0 would freeze every scale at 1)."""
-    valid = not isinstance(log_scale_bound, bool) and isinstance(log_scale_bound, (int, float))
-    if not (valid and 0 < log_scale_bound < float("inf")):
-        raise bad_value("log_scale_bound", log_scale_bound, "a positive finite number")
-    return float(log_scale_bound)
 
 
 def soft_clip(raw, bound, sign=1.0):
@@ -43,7 +35,7 @@ class Affine(ElementwiseMap):
     num_params = 2
 
     def __init__(self, log_scale_bound: float = LOG_SCALE_BOUND):
-        self.log_scale_bound = check_bound(log_scale_bound)
+        self.log_scale_bound = check_bound("log_scale_bound", log_scale_bound)
 
     def forward(self, u, params):
         shift, raw = params.unbind(-2)

@@ -13,7 +13,7 @@ in: :class:`~pyro_lvm.flows.affine.Affine` and
 :class:`~pyro_lvm.flows.spline.RationalQuadraticSpline`.
 """
 
-from ..errors import bad_type
+from ..errors import bad_type, bad_value
 
 
 class ElementwiseMap:
@@ -47,3 +47,11 @@ def check_elementwise(elementwise):
     if not isinstance(elementwise, ElementwiseMap):
         raise bad_type("elementwise", elementwise, "an ElementwiseMap such as Affine() or RationalQuadraticSpline()")
     return elementwise
+
+
+def check_bound(argument, value):
+    """``value`` as a positive finite float (a bound of 0 would leave a map nothing to move)."""
+    valid = not isinstance(value, bool) and isinstance(value, (int, float))
+    if not (valid and 0 < value < float("inf")):
+        raise bad_value(argument, value, "a positive finite number")
+    return float(value)

@@ -67,7 +67,7 @@ def check_layers(transforms, dim, context_dim=0, argument="transforms"):
     layers = []
     for k, layer in enumerate(transforms):
         where = f"{argument}[{k}]"
-        conditional = isinstance(layer, ConditionalTransform) or isinstance(layer, LazyTransform)
+        conditional = isinstance(layer, (ConditionalTransform, LazyTransform))
         if not isinstance(layer, (Transform, ConditionalTransform, LazyTransform)):
             raise bad_type(where, layer, "a torch Transform, a Pyro (Conditional)TransformModule or a zuko "
                                          "lazy transform")

@@ -24,8 +24,7 @@ derivative 1, so the map is the identity.
 import torch
 
 from ..checks import check_int
-from ..errors import bad_value
-from .elementwise import ElementwiseMap
+from .elementwise import ElementwiseMap, check_bound
 from .linear import unit_softplus
 
 #: Smallest bin width and height, as a fraction of the interval.
@@ -55,14 +54,12 @@ class RationalQuadraticSpline(ElementwiseMap):
 
     def __init__(self, bins: int = 8, bound: float = 5.0):
         self.bins = check_int("bins", bins)
-        valid = not isinstance(bound, bool) and isinstance(bound, (int, float))
-        if not (valid and 0 < bound < float("inf")):
-            raise bad_value("bound", bound, "a positive finite number")
-        self.bound = float(bound)
+        self.bound = check_bound("bound", bound)
         self.num_params = 3 * self.bins - 1
 
     def _bin_parameters(self, value, params, inverse):
-        """``(inside, value, (x_k, w_k, y_k, h_k, d_k, d_{k+1}))`` for the bin holding each value."""
+        """``(inside, value, x_k, w_k, y_k, h_k, d_k, d_{k+1}, s_k, d_{k+1} + d_k - 2 s_k)`` for
+        the bin holding each value (found on the heights for the inverse)."""
         bins = self.bins
         widths, xs = _knots(params[..., :bins, :], self.bound)
         heights, ys = _knots(params[..., bins:2 * bins, :], self.bound)
@@ -75,40 +72,36 @@ class RationalQuadraticSpline(ElementwiseMap):
                              derivatives[..., :-1, :], derivatives[..., 1:, :]], dim=-3)
         table = table.expand(*value.shape[:-1], 6, bins, value.shape[-1])
         picked = table.gather(-2, index.unsqueeze(-3).expand(*value.shape[:-1], 6, 1, value.shape[-1]))
+        x_k, width, y_k, height, d_k, d_next = picked.squeeze(-2).unbind(-2)
+        slope = height / width
         inside = (value >= -self.bound) & (value <= self.bound)
-        return inside, value, picked.squeeze(-2).unbind(-2)
+        return inside, value, x_k, width, y_k, height, d_k, d_next, slope, d_next + d_k - 2.0 * slope
 
     @staticmethod
-    def _log_slope(xi, slope, d_k, d_next):
-        """``log h'(u)`` at ``ξ`` in a bin of slope ``s_k``."""
+    def _log_slope(xi, d_k, d_next, slope, curvature):
+        """``(ξ(1-ξ), the denominator, log h'(u))`` at ``ξ`` in a bin of slope ``s_k``."""
         t = xi * (1.0 - xi)
-        denominator = slope + (d_next + d_k - 2.0 * slope) * t
+        denominator = slope + curvature * t
         numerator = d_next * xi.square() + 2.0 * slope * t + d_k * (1.0 - xi).square()
-        return 2.0 * slope.log() + numerator.log() - 2.0 * denominator.log()
+        return t, denominator, 2.0 * slope.log() + numerator.log() - 2.0 * denominator.log()
 
     def forward(self, u, params):
-        inside, u, (x_k, width, y_k, height, d_k, d_next) = self._bin_parameters(u, params, inverse=False)
+        inside, u, x_k, width, y_k, height, d_k, d_next, slope, curvature = self._bin_parameters(u, params, False)
         xi = ((u - x_k) / width).clamp(0.0, 1.0)
-        slope = height / width
-        t = xi * (1.0 - xi)
-        w = y_k + height * (slope * xi.square() + d_k * t) / (slope + (d_next + d_k - 2.0 * slope) * t)
-        log_slope = self._log_slope(xi, slope, d_k, d_next)
+        t, denominator, log_slope = self._log_slope(xi, d_k, d_next, slope, curvature)
+        w = y_k + height * (slope * xi.square() + d_k * t) / denominator
         return torch.where(inside, w, u), torch.where(inside, log_slope, 0.0).sum(-1)
 
     def inverse(self, w, params):
-        inside, w, (x_k, width, y_k, height, d_k, d_next) = self._bin_parameters(w, params, inverse=True)
-        slope = height / width
-        rise = (w - y_k).clamp(min=0.0, max=None)
-        rise = torch.minimum(rise, height)
-        curvature = d_next + d_k - 2.0 * slope
+        inside, w, x_k, width, y_k, height, d_k, d_next, slope, curvature = self._bin_parameters(w, params, True)
+        rise = torch.minimum((w - y_k).clamp(min=0.0), height)
         a = height * (slope - d_k) + rise * curvature
         b = height * d_k - rise * curvature
         c = -slope * rise
         discriminant = (b.square() - 4.0 * a * c).clamp(min=0.0)
         xi = (2.0 * c / (-b - discriminant.sqrt())).clamp(0.0, 1.0)
-        u = x_k + xi * width
-        log_slope = self._log_slope(xi, slope, d_k, d_next)
-        return torch.where(inside, u, w), torch.where(inside, log_slope, 0.0).sum(-1)
+        log_slope = self._log_slope(xi, d_k, d_next, slope, curvature)[2]
+        return torch.where(inside, x_k + xi * width, w), torch.where(inside, log_slope, 0.0).sum(-1)
 
     def extra_repr(self):
         return f"bins={self.bins}, bound={self.bound}"
