@@ -15,7 +15,9 @@ from .data import (DataSplit, decode_table, encode_table, infer_schema, load_dat
 from .deprecation import module_getattr
 from .diagnostics import (collapse_diagnostics, diagnose, encode, psis_diagnostics,
                           to_inference_data)
-from .flows import IAF, MAF, AffineCoupling, FlowDensity, LULinear, QRLinear, build_flow
+from .conv import ConvArch
+from .flows import (IAF, MAF, AffineCoupling, FlowDensity, LULinear, QRLinear, build_flow,
+                    image_flow)
 from .guides import FlowGuide, FullRankNormalGuide, LocalNormalGuide, MeanFieldNormalGuide
 from .infer import (DeviceTraceELBO, DeviceTraceMeanFieldELBO, ImportanceWeightedELBO,
                     TrainConfig, Trainer,
@@ -27,13 +29,14 @@ from .likelihoods import (LIKELIHOODS, BernoulliLikelihood, BetaLikelihood,
                           ContinuousBernoulliLikelihood, GaussianLikelihood, Likelihood,
                           NegativeBinomialLikelihood, PoissonLikelihood, StudentTLikelihood,
                           TableLikelihood, ZeroInflatedNegativeBinomialLikelihood)
-from .models import PPCA, VAE, GaussianMixture, ppca_mle
+from .models import PPCA, VAE, GaussianMixture, ImageFlow, ppca_mle
 from .plates import data_plate
 from .runtime import resolve_device, set_seed
 
 __version__ = "0.2.3"
 
-__all__ = ["IAF", "MAF", "AffineCoupling", "FlowDensity", "LULinear", "QRLinear", "build_flow",
+__all__ = ["IAF", "MAF", "AffineCoupling", "ConvArch", "FlowDensity", "ImageFlow", "LULinear",
+           "QRLinear", "build_flow", "image_flow",
            "collapse_diagnostics", "diagnose", "encode", "psis_diagnostics", "to_inference_data",
            "LIKELIHOODS", "BernoulliLikelihood", "BetaLikelihood", "CategoricalLikelihood",
            "Column", "ContinuousBernoulli", "ContinuousBernoulliLikelihood",

@@ -94,6 +94,13 @@ def build_parser():
                                       "'lu,coupling,lu,coupling'")
     train.add_argument("--hidden", type=_hidden,
                        help="hidden layer sizes of the networks, comma separated (default: 256)")
+    train.add_argument("--arch", choices=("mlp", "conv"),
+                       help="the VAE's networks: mlp (fully connected, default) or conv (a "
+                            "convolutional encoder and decoder over images: digits, mnist5k, "
+                            "mnist:DIR)")
+    train.add_argument("--channels", type=_hidden,
+                       help="channels of the stride-2 convolutions with --arch conv, comma "
+                            "separated (default: 32,64)")
     train.add_argument("--epochs", type=int, help="epochs in all (default: 200; 40 for flow)")
     train.add_argument("--batch-size", type=int,
                        help="minibatch size (default: 64; 256 for flow); under torchrun the "

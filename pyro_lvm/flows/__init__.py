@@ -1,6 +1,7 @@
 """Normalizing flows as Pyro transforms: linear (LU, QR), MADE, MAF/IAF, coupling, each with an
-affine or a rational-quadratic spline map, permutations, a flow density model and a builder from
-a short spec (see docs/flows.md)."""
+affine or a rational-quadratic spline map, permutations, image layers (masked couplings,
+squeeze, 1 x 1 LU convolutions), a flow density model and a builder from a short spec (see
+docs/flows.md and docs/images.md)."""
 
 from .affine import LOG_SCALE_BOUND, Affine, soft_clip
 from .autoregressive import IAF, MAF, ConditionalIAF, ConditionalMAF
@@ -8,6 +9,8 @@ from .base import Bijection, ConditionalBijection, ConditionedTransform
 from .coupling import AffineCoupling, ConditionalAffineCoupling
 from .density import FlowDensity
 from .elementwise import ElementwiseMap
+from .image import (ChannelLU, ImageCoupling, Logit, Squeeze, channel_mask, checkerboard_mask,
+                    image_flow)
 from .linear import LULinear, QRLinear
 from .made import HIDDEN, MADE, MaskedLinear, MaskedMLP
 from .permute import Permute
@@ -24,6 +27,7 @@ __all__ = [
     "Affine",
     "AffineCoupling",
     "Bijection",
+    "ChannelLU",
     "ConditionalAffineCoupling",
     "ConditionalBijection",
     "ConditionalIAF",
@@ -31,13 +35,19 @@ __all__ = [
     "ConditionedTransform",
     "ElementwiseMap",
     "FlowDensity",
+    "ImageCoupling",
+    "Logit",
     "LULinear",
     "MaskedLinear",
     "MaskedMLP",
     "Permute",
     "QRLinear",
     "RationalQuadraticSpline",
+    "Squeeze",
     "build_flow",
+    "channel_mask",
+    "checkerboard_mask",
+    "image_flow",
     "parse_spec",
     "soft_clip",
 ]

@@ -49,7 +49,9 @@ class _Coupling:
     halves), the vector is split, and the result is scattered back.
     """
 
-    def _build(self, mask, hidden, context_dim, residual, log_scale_bound, activation, elementwise):
+    def _build(self, mask, elementwise, log_scale_bound, conditioner):
+        """Masks and buffers; ``conditioner(mask, out_dim)`` is the network from the kept
+        coordinates (and a context) to ``out_dim`` parameters of the changed ones."""
         mask = coupling_mask(self.dim, mask)
         self.elementwise = layer_map(elementwise, log_scale_bound)
         self.kept_dim = int(mask.sum())
@@ -58,9 +60,11 @@ class _Coupling:
         self.register_buffer("mask", mask, persistent=False)
         self.register_buffer("gather", None if in_order else front, persistent=False)
         self.register_buffer("scatter", None if in_order else torch.argsort(front), persistent=False)
-        changed_dim = self.dim - self.kept_dim
-        self.net = MaskedMLP(self.kept_dim, self.elementwise.num_params * changed_dim, hidden, context_dim,
-                             residual=residual, activation=activation)
+        self.net = conditioner(mask, self.elementwise.num_params * (self.dim - self.kept_dim))
+
+    def _build_mlp(self, mask, hidden, context_dim, residual, log_scale_bound, activation, elementwise):
+        self._build(mask, elementwise, log_scale_bound, lambda kept, out_dim: MaskedMLP(
+            int(kept.sum()), out_dim, hidden, context_dim, residual=residual, activation=activation))
 
     def _params(self, kept, context):
         return self.net(kept, context).unflatten(-1, (self.elementwise.num_params, self.dim - self.kept_dim))
@@ -110,7 +114,7 @@ class AffineCoupling(_Coupling, Bijection):
                  log_scale_bound: float = LOG_SCALE_BOUND,
                  activation: type = nn.ReLU):
         super().__init__(dim)
-        self._build(mask, hidden, 0, residual, log_scale_bound, activation, elementwise)
+        self._build_mlp(mask, hidden, 0, residual, log_scale_bound, activation, elementwise)
 
 
 class ConditionalAffineCoupling(_Coupling, ConditionalBijection):
@@ -119,4 +123,4 @@ class ConditionalAffineCoupling(_Coupling, ConditionalBijection):
     def __init__(self, dim, context_dim, hidden=HIDDEN, *, mask=None, elementwise=None, residual=False,
                  log_scale_bound=LOG_SCALE_BOUND, activation=nn.ReLU):
         super().__init__(dim, context_dim)
-        self._build(mask, hidden, context_dim, residual, log_scale_bound, activation, elementwise)
+        self._build_mlp(mask, hidden, context_dim, residual, log_scale_bound, activation, elementwise)

@@ -8,7 +8,8 @@ from ..checks import check_hidden
 from ..flows import build_flow
 from ..flows.distribution import FlowDistribution
 from ..flows.foreign import check_layers, ready
-from ..nn import MLP, positive
+from ..conv import ConvArch, network
+from ..nn import positive
 from ..params import register
 from ..plates import data_plate
 
@@ -37,6 +38,7 @@ class FlowGuide(nn.Module):
         context_dim: the size of h.
         flow_hidden: hidden widths of each conditional layer's network.
         seed: seeds the flow layers' initial parameters.
+        conv: a ``ConvArch``: a convolutional encoder over x as an image (``None``: an MLP).
 
     References:
         Kingma, Salimans, Jozefowicz, Chen, Sutskever & Welling (2016), Improved variational
@@ -45,10 +47,10 @@ class FlowGuide(nn.Module):
 
     def __init__(self, data_dim: int, latent_dim: int, spec: str | list = "iaf*2",
                  hidden: tuple = (256,), context_dim: int = 32, flow_hidden: tuple = (64, 64),
-                 seed: int = 0):
+                 seed: int = 0, conv: ConvArch | None = None):
         super().__init__()
         self.data_dim, self.latent_dim, self.context_dim = data_dim, latent_dim, context_dim
-        self.net = MLP(data_dim, check_hidden(hidden), 2 * latent_dim + context_dim)
+        self.net = network(data_dim, check_hidden(hidden), 2 * latent_dim + context_dim, conv)
         layers = (build_flow(spec, latent_dim, hidden=tuple(flow_hidden), context_dim=context_dim, seed=seed)
                   if isinstance(spec, str) else spec)
         self.transforms = nn.ModuleList(check_layers(layers, latent_dim, context_dim, argument="spec"))

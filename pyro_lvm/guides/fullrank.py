@@ -6,7 +6,8 @@ import torch
 from torch import nn
 
 from ..checks import check_hidden
-from ..nn import MLP, positive
+from ..conv import ConvArch, network
+from ..nn import positive
 from ..params import register
 from ..plates import data_plate
 
@@ -31,14 +32,16 @@ class FullRankNormalGuide(nn.Module):
         data_dim: the size of a row of x.
         latent_dim: k, the size of z.
         hidden: the encoder's hidden widths.
+        conv: a ``ConvArch``: a convolutional encoder over x as an image (``None``: an MLP).
     """
 
-    def __init__(self, data_dim: int, latent_dim: int, hidden: tuple = (256,)):
+    def __init__(self, data_dim: int, latent_dim: int, hidden: tuple = (256,),
+                 conv: ConvArch | None = None):
         super().__init__()
         self.data_dim = data_dim
         self.latent_dim = latent_dim
         k = latent_dim
-        self.net = MLP(data_dim, check_hidden(hidden), 2 * k + k * (k - 1) // 2)
+        self.net = network(data_dim, check_hidden(hidden), 2 * k + k * (k - 1) // 2, conv)
 
     def encode(self, x):
         """(μ_φ(x), L_φ(x)) of shapes ``(batch, k)`` and ``(batch, k, k)``."""

@@ -5,7 +5,8 @@ import pyro.distributions as dist
 from torch import nn
 
 from ..checks import check_hidden
-from ..nn import MLP, positive
+from ..conv import ConvArch, network
+from ..nn import positive
 from ..params import register
 from ..plates import data_plate
 
@@ -20,13 +21,15 @@ class MeanFieldNormalGuide(nn.Module):
         data_dim: the size of a row of x.
         latent_dim: the size of z.
         hidden: the encoder's hidden widths.
+        conv: a ``ConvArch``: a convolutional encoder over x as an image (``None``: an MLP).
     """
 
-    def __init__(self, data_dim: int, latent_dim: int, hidden: tuple = (256,)):
+    def __init__(self, data_dim: int, latent_dim: int, hidden: tuple = (256,),
+                 conv: ConvArch | None = None):
         super().__init__()
         self.data_dim = data_dim
         self.latent_dim = latent_dim
-        self.net = MLP(data_dim, check_hidden(hidden), 2 * latent_dim)
+        self.net = network(data_dim, check_hidden(hidden), 2 * latent_dim, conv)
 
     def encode(self, x):
         """The posterior parameters (μ_φ(x), σ_φ(x)), each of shape ``(batch, latent_dim)``."""

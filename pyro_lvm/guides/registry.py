@@ -19,9 +19,10 @@ def check_guide_name(name):
     return name
 
 
-def make_guide(name, data_dim, latent_dim, hidden=(256,)):
+def make_guide(name, data_dim, latent_dim, hidden=(256,), conv=None):
     """The amortized guide called ``name``: 'meanfield', 'fullrank' or 'flow:SPEC' (a
-    ``FlowGuide`` whose layers are the flow spec, e.g. 'flow:iaf*2')."""
+    ``FlowGuide`` whose layers are the flow spec, e.g. 'flow:iaf*2'); with ``conv`` (a
+    ``ConvArch``) its encoder is convolutional."""
     if check_guide_name(name).startswith("flow:"):
-        return FlowGuide(data_dim, latent_dim, spec=name[len("flow:"):], hidden=hidden)
-    return GUIDES[name](data_dim, latent_dim, hidden)
+        return FlowGuide(data_dim, latent_dim, spec=name[len("flow:"):], hidden=hidden, conv=conv)
+    return GUIDES[name](data_dim, latent_dim, hidden, conv)

@@ -11,7 +11,7 @@ from ..errors import bad_type, bad_value
 from ..guides import EncoderInputs, InputsGuide, make_guide
 from ..likelihoods import make_likelihood
 from ..checks import check_hidden, check_int
-from ..nn import MLP
+from ..conv import ConvArch, network
 from ..params import register
 from .priors import FlowPrior, VampPrior, parse_prior
 from ..plates import data_plate
@@ -45,6 +45,12 @@ class VAE(nn.Module):
             guide's q(z | u_k) at K learned pseudo-inputs (``priors.VampPrior``; a guide with
             ``distribution(x)``: the built-in Normal ones); or ``"flow:SPEC"``: N(0, I) pushed
             through the flow SPEC (``priors.FlowPrior``, e.g. ``"flow:maf*2"``).
+        arch: ``"mlp"`` (fully connected networks) or ``"conv"``: a convolutional encoder for
+            the built-in guide and a transposed-convolutional decoder (``conv.ConvArch``), which
+            read a row as an image of ``image_shape``; the likelihood's event stays the
+            flattened row, so every estimator, mask and picture works unchanged.
+        image_shape: ``(C, H, W)`` with ``C·H·W = data_dim``, for ``arch="conv"``.
+        channels: the convolutions' channels, for ``arch="conv"``.
     """
 
     max_plate_nesting = 1  # the data plate
@@ -52,7 +58,8 @@ class VAE(nn.Module):
     def __init__(self, data_dim: int, latent_dim: int = 16, hidden: tuple = (256,),
                  likelihood: str = "bernoulli", scale: float | None = None,
                  guide: str | Callable = "meanfield", missing: bool = False,
-                 prior: str = "standard"):
+                 prior: str = "standard", arch: str = "mlp", image_shape: tuple | None = None,
+                 channels: tuple = (32, 64)):
         super().__init__()
         self.data_dim = check_int("data_dim", data_dim)
         self.latent_dim = check_int("latent_dim", latent_dim)
@@ -61,11 +68,14 @@ class VAE(nn.Module):
         if not isinstance(missing, bool):
             raise bad_type("missing", missing, "True or False")
         self.missing = missing
-        self.decoder = MLP(latent_dim, self.hidden, self.likelihood.num_outputs)
         self.inputs = EncoderInputs(self.likelihood, missing)
+        conv = _conv_arch(arch, image_shape, channels, data_dim, self.schema)
+        self.decoder = network(latent_dim, self.hidden, self.likelihood.num_outputs, conv,
+                               decoder=True)
         guide_name = guide if isinstance(guide, str) else None
         if guide_name is not None:
-            guide = make_guide(guide_name, self.inputs.num_features, latent_dim, self.hidden)
+            guide = make_guide(guide_name, self.inputs.num_features, latent_dim, self.hidden,
+                               conv)
             if not self.inputs.identity:
                 guide = InputsGuide(self.inputs, guide)
         elif not callable(guide):
@@ -86,7 +96,9 @@ class VAE(nn.Module):
         self.config = {"data_dim": data_dim, "latent_dim": latent_dim, "hidden": list(self.hidden),
                        "likelihood": likelihood if isinstance(likelihood, str) else
                        [column.to_config() for column in self.likelihood.schema],
-                       "scale": scale, "guide": guide_name, "missing": missing, "prior": prior}
+                       "scale": scale, "guide": guide_name, "missing": missing, "prior": prior,
+                       "arch": arch, "image_shape": None if conv is None else list(conv.image_shape),
+                       "channels": list(channels)}
 
     @property
     def schema(self):
@@ -125,3 +137,19 @@ class VAE(nn.Module):
         """E[x | z] at one draw z ~ q(z | x) per row of ``x``."""
         z = pyro.poutine.trace(self.guide).get_trace(x).nodes["z"]["value"]
         return self.likelihood.mean(self.decoder(z))
+
+
+def _conv_arch(arch, image_shape, channels, data_dim, schema):
+    """The ``ConvArch`` of ``arch="conv"`` (``None`` for ``"mlp"``), checked against the rows."""
+    if arch not in ("mlp", "conv"):
+        raise bad_value("arch", arch, "'mlp' or 'conv'")
+    if arch == "mlp":
+        return None
+    if image_shape is None:
+        raise bad_value("image_shape", None, "(C, H, W) of the images, for arch='conv'")
+    if schema is not None:
+        raise bad_value("arch", arch, "'mlp' for a table (its columns are not an image's pixels)")
+    conv = ConvArch(tuple(image_shape), tuple(channels))
+    if conv.pixels != data_dim:
+        raise bad_value("image_shape", image_shape, f"C·H·W = data_dim = {data_dim}")
+    return conv

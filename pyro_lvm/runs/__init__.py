@@ -142,7 +142,7 @@ def _train_in(run_dir, spec, state, device, quiet):
     set_seed(spec.train.seed)
     config = recipe.config(spec, dataset)
     sizes = ", ".join(f"{name}={getattr(spec, name)}" for name in recipe.options
-                      if name in ("latent_dim", "hidden", "components", "flow"))
+                      if name in ("latent_dim", "hidden", "components", "flow", "channels"))
     check_memory("sizes", sizes, training_bytes(spec.model, config), device)
     lvm = build_model(spec.model, config).to(device)
     trainer = Trainer(lvm, spec.train, device=device)

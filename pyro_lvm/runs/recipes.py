@@ -47,12 +47,24 @@ def _vae_config(spec, dataset):
             "likelihood": spec.likelihood if schema is None else
             [column.to_config() for column in schema],
             "scale": spec.scale, "guide": spec.guide, "missing": spec.missing,
-            "prior": spec.prior}
+            "prior": spec.prior, "arch": spec.arch, "image_shape": _image_shape(spec, dataset),
+            "channels": list(spec.channels)}
+
+
+def _image_shape(spec, dataset):
+    """``(C, H, W)`` of the data's grey-scale images for ``arch="conv"`` (else ``None``)."""
+    if spec.arch != "conv":
+        return None
+    if dataset.image_shape is None:
+        raise bad_value("arch", spec.arch, f"'mlp' for {spec.data!r}: its rows are not images "
+                        "(a convolutional network needs digits, mnist5k or MNIST files)")
+    return [1, *dataset.image_shape]
 
 
 RECIPES = {
     "vae": Recipe(VAE, _vae_config, ("latent_dim", "hidden", "likelihood", "scale", "guide",
-                                     "columns", "missing", "prior"), likelihood=True),
+                                     "columns", "missing", "prior", "arch", "channels"),
+                  likelihood=True),
     "flow": Recipe(FlowDensity.from_spec, lambda spec, data: {
         "dim": data.dim, "spec": spec.flow, "hidden": list(spec.hidden),
         "seed": spec.train.seed},
@@ -115,6 +127,10 @@ def check_spec(spec):
     check_size("latent_dim", spec.latent_dim, MAX_WIDTH)
     for width in check_hidden(spec.hidden):
         check_size("hidden", width, MAX_WIDTH)
+    if spec.arch not in ("mlp", "conv"):
+        raise bad_value("arch", spec.arch, "'mlp' or 'conv'")
+    for width in check_hidden(spec.channels, "channels", min_layers=1):
+        check_size("channels", width, MAX_WIDTH)
     check_positive("scale", spec.scale, allow_none=True)
     if "guide" in recipe.options:
         check_guide_name(spec.guide)

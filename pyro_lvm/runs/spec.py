@@ -18,7 +18,8 @@ class RunSpec:
 
     ``likelihood="table"`` reads ``data`` as a table and gives each column the kind inferred
     from its values; ``columns`` (``"name:kind,..."``) sets kinds by hand; ``missing`` models
-    NaN entries (empty cells) as missing values.
+    NaN entries (empty cells) as missing values. ``arch="conv"`` gives the VAE convolutional
+    networks of ``channels`` over the data's images (``VAE``'s ``arch``).
     """
 
     model: str = "vae"
@@ -37,6 +38,8 @@ class RunSpec:
     columns: str | None = None
     missing: bool = False
     prior: str = "standard"
+    arch: str = "mlp"
+    channels: tuple = (32, 64)
 
 
 def default_run_dir(spec, root="runs"):
@@ -58,6 +61,7 @@ def check_fresh(run_dir):
 def spec_to_dict(spec):
     record = dataclasses.asdict(spec)
     record["hidden"] = list(spec.hidden)
+    record["channels"] = list(spec.channels)
     return record
 
 
@@ -75,6 +79,7 @@ def spec_from_state(state, path=CHECKPOINT):
     record = state["spec"]
     try:
         record = {**record, "hidden": tuple(record["hidden"]),
+                  "channels": tuple(record.get("channels", RunSpec.channels)),
                   "train": TrainConfig(**record["train"])}
         spec = RunSpec(**record)
     except (TypeError, KeyError, ValueError) as error:
