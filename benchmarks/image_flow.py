@@ -78,7 +78,7 @@ def main():
           f"{independent_pixels_bits(data.train, data.test):.3f} | |\n"
           f"| ImageFlow, dequantization bound | {bound:.3f} | {sorted(seconds)[len(seconds) // 2]:.1f} |\n"
           f"| ImageFlow, importance sampled (K = {args.draws}) | {estimate:.3f} | |")
-    print(f"\nbits/dim after each epoch (test bound): "
+    print("\nbits/dim after each epoch (test bound): "
           + ", ".join(f"{-e['test_elbo'] / (flow.dim * math.log(2)):.3f}" for e in history
                       if "test_elbo" in e))
     print(f"training {sum(seconds):.0f} s in all; test evaluation {evaluation:.0f} s")

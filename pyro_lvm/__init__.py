@@ -33,7 +33,7 @@ from .models import PPCA, VAE, GaussianMixture, ImageFlow, ppca_mle
 from .plates import data_plate
 from .runtime import resolve_device, set_seed
 
-__version__ = "0.2.3"
+__version__ = "0.2.4"
 
 __all__ = ["IAF", "MAF", "AffineCoupling", "ConvArch", "FlowDensity", "ImageFlow", "LULinear",
            "QRLinear", "build_flow", "image_flow",

