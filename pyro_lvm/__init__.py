@@ -16,8 +16,7 @@ from .deprecation import module_getattr
 from .diagnostics import (collapse_diagnostics, diagnose, encode, psis_diagnostics,
                           to_inference_data)
 from .conv import ConvArch
-from .flows import (IAF, MAF, AffineCoupling, FlowDensity, LULinear, QRLinear, build_flow,
-                    image_flow)
+from .flows import IAF, MAF, AffineCoupling, FlowDensity, LULinear, QRLinear, build_flow
 from .guides import FlowGuide, FullRankNormalGuide, LocalNormalGuide, MeanFieldNormalGuide
 from .infer import (DeviceTraceELBO, DeviceTraceMeanFieldELBO, ImportanceWeightedELBO,
                     TrainConfig, Trainer,
@@ -36,7 +35,7 @@ from .runtime import resolve_device, set_seed
 __version__ = "0.2.4"
 
 __all__ = ["IAF", "MAF", "AffineCoupling", "ConvArch", "FlowDensity", "ImageFlow", "LULinear",
-           "QRLinear", "build_flow", "image_flow",
+           "QRLinear", "build_flow",
            "collapse_diagnostics", "diagnose", "encode", "psis_diagnostics", "to_inference_data",
            "LIKELIHOODS", "BernoulliLikelihood", "BetaLikelihood", "CategoricalLikelihood",
            "Column", "ContinuousBernoulli", "ContinuousBernoulliLikelihood",
