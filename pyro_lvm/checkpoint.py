@@ -28,7 +28,17 @@ def host_tag():
 
 
 def _umask():
-    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    """The process's umask.  Linux shows it in /proc/self/status; elsewhere reading it means
+    setting it and putting it straight back, which another thread creating a file in between
+    would see."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
@@ -36,9 +46,11 @@ def _umask():
 def write_atomically(path, write):
     """Call ``write(handle)`` on a temporary file beside ``path``, then rename it to ``path``.
 
-    Readers see either the old file or the complete new one, never a partial write.  The
-    temporary's name carries this process's pid and host, so that one left by a kill can be
-    recognized (``pyro_lvm.runs.directory.remove_stale_temporaries``).
+    Readers see either the old file or the complete new one, never a partial write.  The file
+    gets the mode that ``open(path, "w")`` gives a new file, 0o666 & ~umask (not ``mkstemp``'s
+    0o600); it is a new file, so the mode of one it replaces is not kept.  The temporary's name
+    carries this process's pid and host, so that one left by a kill can be recognized
+    (``pyro_lvm.runs.directory.remove_stale_temporaries``).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import torch
 from matplotlib.figure import Figure
 
 from .checkpoint import write_atomically
-from .infer.callbacks import objective_label
+from .infer.callbacks import objective_label, test_label
 
 
 def save_png(fig, path):
@@ -86,16 +86,18 @@ def density_heatmap(log_density, data, path, resolution=200):
 
 def loss_curve(history, path):
     """The training objective (the ELBO, or the bound or weighted ELBO that was optimized,
-    named so) and the test ELBO (nats per example) against the epoch."""
+    named so; log p(x) where it is exact) and the test ELBO (nats per example) against the
+    epoch."""
     epochs = [h["epoch"] for h in history]
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     label = objective_label(history[-1], weight=False) if history else "ELBO"
+    test = test_label(history[-1]) if history else "ELBO"
     ax.plot(epochs, [h["train_elbo"] for h in history], marker=".", label=f"train {label}")
     if history and "test_elbo" in history[0]:
-        ax.plot(epochs, [h["test_elbo"] for h in history], marker=".", label="test ELBO")
+        ax.plot(epochs, [h["test_elbo"] for h in history], marker=".", label=f"test {test}")
     ax.set_xlabel("epoch")
-    ax.set_ylabel("ELBO (nats per example)")
+    ax.set_ylabel(f"{test} (nats per example)")
     ax.grid(alpha=0.3)
     ax.legend()
     return save_png(fig, path)

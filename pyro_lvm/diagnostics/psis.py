@@ -15,6 +15,7 @@ effective sample size is ESS = 1 / Σ_s w̃_s² with the smoothed, normalised we
 
 import math
 import warnings
+from typing import Any
 
 import numpy as np
 import torch
@@ -35,31 +36,82 @@ def _as_numpy(array):
         np.asarray(array, dtype=np.float64)
 
 
-def psis_diagnostics(log_weights: torch.Tensor | np.ndarray) -> dict:
+def _is_container(data):
+    """An ``InferenceData`` (arviz 0.23), an ``xarray.DataTree`` (arviz 1.x) or an
+    ``xarray.Dataset``: something that holds named variables (duck-typed: no arviz import)."""
+    return hasattr(data, "data_vars") or callable(getattr(data, "groups", None))
+
+
+def _log_weight_values(log_weights):
+    """``(array, eps)``: the log weights as given, or taken from ``to_inference_data``'s output
+    (``sample_stats`` → ``log_weight``, dims ``(chain, draw, obs)``), and the machine epsilon of
+    their dtype."""
+    if isinstance(log_weights, torch.Tensor):
+        dtype = log_weights.dtype if log_weights.is_floating_point() else torch.float64
+        return log_weights, torch.finfo(dtype).eps
+    for key in ("sample_stats", "log_weight"):
+        if _is_container(log_weights) and key in log_weights:
+            log_weights = log_weights[key]
+    if _is_container(log_weights):
+        raise bad_value("log_weights", f"a {type(log_weights).__name__} without "
+                        "sample_stats.log_weight", "the output of to_inference_data or an "
+                        "array of shape (draws, observations) or (chains, draws, observations)")
+    dims = getattr(log_weights, "dims", ())
+    if "chain" in dims and "draw" in dims:  # an xarray.DataArray: chain and draw first
+        log_weights = log_weights.transpose("chain", "draw", ...)
+    array = np.asarray(log_weights)
+    return array, np.finfo(array.dtype if array.dtype.kind == "f" else np.float64).eps
+
+
+def psis_diagnostics(log_weights: torch.Tensor | np.ndarray | Any) -> dict[str, Any]:
     """k̂, IS-ESS and the smoothed weights per observation.
 
-    Rows whose weights agree to √ε of their dtype (q is the exact posterior) get k̂ = −∞ and
-    ESS = S.  Warns, naming the number of draws needed, when there are fewer than
-    ``draws_needed()``.
+    The draws of every chain are pooled (they are all independent draws of q).  Rows whose
+    weights agree to √ε of their dtype (q is the exact posterior) get k̂ = −∞ and ESS = S.
+
+    >>> idata = to_inference_data(model, guide, x, num_samples=2500)
+    >>> result = psis_diagnostics(idata)       # the same as ...
+    >>> result = psis_diagnostics(idata.sample_stats.log_weight.values[0])
 
     Args:
-        log_weights: log p(x, z_s) − log q(z_s | x), shape ``(draws, observations)`` (as
-            ``pyro_lvm.infer.log_weights`` returns them).
+        log_weights: log w_s = log p(x, z_s) − log q(z_s | x) for S draws z_s ~ q(z | x) of
+            every observation: a tensor or array of shape ``(draws, observations)`` (as
+            ``pyro_lvm.infer.log_weights`` returns them) or ``(chains, draws, observations)``;
+            or the output of ``to_inference_data`` (an ``InferenceData`` or ``DataTree``),
+            whose ``sample_stats`` variable ``log_weight`` is used, that group, or that
+            variable (an ``xarray.DataArray`` with dims ``chain`` and ``draw``).
 
     Returns:
-        A dict: ``khat`` and ``ess`` of shape ``(observations,)``, ``log_weights`` (smoothed,
-            normalised, ``(draws, observations)``) and ``num_draws``.
+        A dict with
+
+            - ``khat``: the Pareto shape k̂ per observation, ``(observations,)`` (≤ 0.5 good,
+              ≤ 0.7 usable, > 0.7 unreliable; ``khat_bins``);
+            - ``ess``: the importance-sampling effective sample size 1 / Σ_s w̃_s² per
+              observation, ``(observations,)``, between 1 and S;
+            - ``log_weights``: the smoothed log weights log w̃_s, normalised so that
+              Σ_s w̃_s = 1, ``(draws, observations)`` with the chains' draws pooled;
+            - ``num_draws``: S (chains × draws).
+
+    Raises:
+        ValueError: ``log_weights`` has another shape, fewer than 2 draws, or is an
+            ``InferenceData`` without ``sample_stats.log_weight``.
+
+    Warns:
+        UserWarning: with fewer than ``draws_needed()`` draws (2155), naming how many are
+            needed for k̂ to be trusted up to 0.7.
 
     References:
         Yao, Vehtari, Simpson & Gelman (2018), Yes, but did it work?: evaluating variational
         inference.  Vehtari, Simpson, Gelman, Yao & Gabry (2024), Pareto smoothed importance
         sampling.
     """
-    eps = (torch.finfo(log_weights.dtype) if isinstance(log_weights, torch.Tensor)
-           else np.finfo(np.asarray(log_weights).dtype)).eps
-    log_w = _as_numpy(log_weights)
+    values, eps = _log_weight_values(log_weights)
+    log_w = _as_numpy(values)
+    if log_w.ndim == 3:  # (chains, draws, observations): pool the chains
+        log_w = log_w.reshape(-1, log_w.shape[-1])
     if log_w.ndim != 2 or log_w.shape[0] < 2:
-        raise bad_value("log_weights", log_w.shape, "a shape (draws >= 2, observations)")
+        raise bad_value("log_weights", tuple(np.shape(values)), "a shape (draws >= 2, "
+                        "observations) or (chains, draws, observations)")
     num_draws = log_w.shape[0]
     if num_draws < draws_needed():
         warnings.warn(f"num_samples: {num_draws} draws give a k̂ that is reliable only below "

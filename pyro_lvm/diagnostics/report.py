@@ -103,7 +103,8 @@ def _pictures(lvm, dataset, idata, found, out_dir, seed):
     made.append((pictures.khat_plot(psis["khat"], out_dir / "khat.png"),
                  "PSIS k̂ per test observation"))
     made.append((pictures.kl_per_dimension(collapse["kl_per_dim"].cpu(), collapse["active"].cpu(),
-                                           out_dir / "kl.png"), "KL per latent dimension"))
+                                           out_dir / "kl.png"),
+                 f"KL per latent dimension ({collapse['kl_method']})"))
     made.append((pictures.latent_embedding(collapse["posterior_mean"].cpu(),
                                            out_dir / "embedding.png", found["labels"]),
                  "2-D embedding of the test set"))
@@ -216,6 +217,7 @@ def _write(out_dir, verdict, psis, collapse, summary, convergence, made):
     record = {"verdict": verdict,
               "khat": _numbers(psis["khat"]), "ess": _numbers(psis["ess"]),
               "kl_per_dim": _numbers(collapse["kl_per_dim"].cpu()),
+              "kl_se": _numbers(collapse["kl_se"].cpu()), "kl_method": collapse["kl_method"],
               "activity": _numbers(collapse["activity"].cpu()),
               "active": [bool(a) for a in collapse["active"]],
               "summary": json.loads(summary.to_json(orient="index")),
@@ -230,8 +232,9 @@ def _write(out_dir, verdict, psis, collapse, summary, convergence, made):
                              collapse["active"].tolist()))]
     sections = [
         ("Verdict", _table(("what", "value"), verdict_rows(verdict))),
-        ("Posterior collapse", _table(("dimension", "mean KL (nats)", "activity", "active"),
-                                      kl_rows)),
+        ("Posterior collapse",
+         f"<p>KL(q(z_j | x) ‖ p(z_j)): {html.escape(collapse['kl_method'])}.</p>"
+         + _table(("dimension", "mean KL (nats)", "activity", "active"), kl_rows)),
         (f"Posterior summaries (first {len(summary) // len(kl_rows)} observations, "
          f"{HDI_PROB:.0%} HDI; psis_mean is NaN where k̂ > 0.7)",
          summary.to_html(float_format=lambda v: f"{v:.3f}")),

@@ -113,14 +113,23 @@ class EarlyStopping:
 
 
 def objective_label(record, weight=True):
-    """How a history record's ``train_elbo`` is named: ``ELBO`` when the objective was the
-    plain ELBO, else ``objective (NAME[, KL weight W])`` (the weight when ``weight``)."""
+    """How a history record's ``train_elbo`` is named: ``log p(x)`` when the ELBO was the
+    log-likelihood itself (``exact``: a flow, a mixture summed out), ``ELBO`` when the objective
+    was the plain ELBO, else ``objective (NAME[, KL weight W])`` (the weight when ``weight``)."""
+    if record.get("exact"):
+        return "log p(x)"
     if record.get("objective", "trace") in ("trace", "meanfield", "enum") \
             and "kl_weight" not in record:
         return "ELBO"
     shown = f", KL weight {record['kl_weight']:.3g}" if weight and "kl_weight" in record \
         else " with a KL weight" if "kl_weight" in record else ""
     return f"objective ({record['objective']}{shown})"
+
+
+def test_label(record):
+    """How a history record's ``test_elbo`` is named: ``log p(x)`` where it is exact, else
+    ``ELBO``."""
+    return "log p(x)" if record.get("exact") else "ELBO"
 
 
 class ProgressLines:
@@ -134,6 +143,6 @@ class ProgressLines:
         test = record.get("test_elbo")
         print(f"epoch {record['epoch']}/{self.epochs}: train {objective_label(record)} "
               f"{record['train_elbo']:.4f}" + ("" if test is None else
-                                               f", test ELBO {test:.4f}")
+                                               f", test {test_label(record)} {test:.4f}")
               + f", {record['seconds']:.1f} s", file=self.stream or sys.stderr, flush=True)
 

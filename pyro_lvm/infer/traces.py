@@ -20,6 +20,7 @@ from pyro import poutine
 from pyro.poutine.util import site_is_subsample
 
 from ..plates import max_plate_nesting
+from ..runtime import get_rng_state, set_rng_state
 
 
 def particle_dim(nesting):
@@ -141,3 +142,25 @@ def log_weights(model: Callable, guide: Callable | None, x: torch.Tensor, num_pa
     model_trace, guide_trace = draw_and_replay(model, guide, x, num_particles, indices,
                                                num_data, nesting)
     return trace_log_weights(model_trace, guide_trace, x, num_particles, num_data)
+
+
+def exact_likelihood(model: Callable, guide: Callable, x: torch.Tensor, elbo: str,
+                     indices: torch.Tensor | None = None, num_data: int | None = None) -> bool:
+    """Whether the ELBO of ``(model, guide)`` is log p(x) itself: the guide samples nothing and
+    the model's latents, if any, are summed out (``elbo="enum"`` with every latent marked for
+    enumeration), as for a flow or a mixture.  ``x`` (rows ``indices`` of ``num_data``) is a
+    minibatch to trace them on; the random streams are left as they were."""
+    state = get_rng_state()
+    try:
+        with torch.no_grad():
+            guide_trace = poutine.trace(guide).get_trace(x, indices, num_data)
+            model_trace = poutine.trace(model).get_trace(x, indices, num_data)
+    finally:
+        set_rng_state(state)
+    if any(site["type"] == "sample" and not site_is_subsample(site)
+           for site in guide_trace.nodes.values()):
+        return False
+    latents = [site for site in model_trace.nodes.values() if site["type"] == "sample"
+               and not site["is_observed"] and not site_is_subsample(site)]
+    return not latents or (elbo == "enum" and all(site["infer"].get("enumerate") == "parallel"
+                                                  for site in latents))

@@ -38,6 +38,7 @@ from .bounds import ImportanceWeightedELBO
 from .callbacks import EarlyStopping, LearningRateSchedule, ProgressLines, check_schedule
 from .evaluation import elbo_per_datapoint
 from .objectives import CompiledNegativeELBO, NegativeELBO, is_builtin, make_elbo
+from .traces import exact_likelihood
 from .state_checks import check_training_state
 
 
@@ -406,6 +407,10 @@ class Trainer:
         the history."""
         steps = train.shape[0] // self.config.batch_size  # the ragged tail is dropped
         remaining = self.config.epochs - self.epoch
+        head, indices = _minibatch(train, torch.arange(min(2, train.shape[0]), device=train.device),
+                                   self.device)
+        self._exact = not self.config.weighted and exact_likelihood(
+            self.lvm.model, self.lvm.guide, head, self.config.elbo, indices, train.shape[0])
         callbacks = self._callbacks(quiet, callbacks)
         bar_off = (not sys.stderr.isatty()) if quiet is None else quiet
         bar = tqdm(total=remaining * steps, disable=bar_off, unit="step", leave=False)
@@ -455,16 +460,28 @@ class Trainer:
                   "objective": self.config.elbo, "seconds": time.perf_counter() - start}
         if self.config.weighted:
             record["kl_weight"] = self.config.kl_weight(epoch)
+        if self._exact:
+            record["exact"] = True  # the ELBO is log p(x) itself
         if test is not None:
             self.lvm.eval()
             rows = test[distributed.rank()::distributed.world_size()]
-            elbo = elbo_per_datapoint(self.lvm.model, self.lvm.guide, rows,
-                                      self.config.test_particles)
-            sums = distributed.all_sum(torch.stack([elbo.sum(), elbo.new_tensor(len(rows))]))
+            total = self._test_total(rows)
+            sums = distributed.all_sum(torch.stack([total, total.new_tensor(len(rows))]))
             record["test_elbo"] = float(sums[0] / sums[1])
             self.lvm.train()
         bar.set_postfix(epoch=epoch, elbo=f"{record['train_elbo']:.2f}")
         return record
+
+    def _test_total(self, rows):
+        """Σ over ``rows`` of the test ELBO: summed out exactly as in training under
+        ``"enum"``, else the Monte Carlo ELBO with ``test_particles`` draws."""
+        if self.config.elbo == "enum":
+            with torch.no_grad():
+                loss = make_elbo("enum", max_plate_nesting=declared_nesting(self.lvm)).loss(
+                    self.lvm.model, self.lvm.guide, rows)
+            return rows.new_tensor(-loss)
+        return elbo_per_datapoint(self.lvm.model, self.lvm.guide, rows,
+                                  self.config.test_particles).sum()
 
     # -- state ----------------------------------------------------------------------------
     def state_dict(self, extra=None):
