@@ -177,7 +177,11 @@ def build_parser():
 
     sample = commands.add_parser("sample", help="draw samples from a trained run")
     sample.add_argument("run_dir")
-    sample.add_argument("-n", "--num-samples", type=int, default=100)
+    sample.add_argument("-n", "--num-samples", type=int, default=100,
+                        help="rows to draw (default 100)")
+    sample.add_argument("--means", action="store_true",
+                        help="decoder means E[x|z] at z ~ p(z) instead of draws x ~ p(x|z) "
+                             "(a VAE or PPCA run)")
     sample.add_argument("--out", default=None, help="PNG path (default: RUN_DIR/samples-N.png); "
                                                      "for a run on a table, a CSV path")
     _add_common(sample)
@@ -286,7 +290,7 @@ def _evaluate(args):
 
 def _sample(args):
     image, array = sample_run(args.run_dir, args.num_samples, device=args.device,
-                              seed=args.seed, out=args.out)
+                              seed=args.seed, out=args.out, means=args.means)
     print(f"samples: {image} (rows of the table)" if array is None else
           f"samples: {image} (picture), {array} (array)")
 

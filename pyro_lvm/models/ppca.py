@@ -174,11 +174,13 @@ class PPCA(nn.Module):
         return self
 
     @torch.no_grad()
-    def generate(self, num_samples):
-        """Decoder means W z + μ at ``num_samples`` prior draws z ~ N(0, I_k), like the VAE's."""
+    def generate(self, num_samples, means=False):
+        """``num_samples`` draws x = W z + μ + σ ε, z ~ N(0, I_k), ε ~ N(0, I_D): samples of
+        p(x) = N(μ, W Wᵀ + σ² I); with ``means``, the decoder means W z + μ instead."""
         z = torch.randn(check_int("num_samples", num_samples, 1), self.latent_dim,
                         dtype=self.weight.dtype, device=self.weight.device)
-        return z @ self.weight.T + self.loc
+        mean = z @ self.weight.T + self.loc
+        return mean if means else mean + self.noise_scale * torch.randn_like(mean)
 
     @torch.no_grad()
     def reconstruct(self, x):

@@ -127,10 +127,12 @@ class VAE(nn.Module):
             return pyro.sample("x", self.decode(z, mask), obs=x)
 
     @torch.no_grad()
-    def generate(self, num_samples):
-        """Means E[x | z] of the decoder at ``num_samples`` prior draws z ~ p(z)."""
+    def generate(self, num_samples, means=False):
+        """``num_samples`` draws x ~ p(x | z) at prior draws z ~ p(z): samples of the model's
+        p(x), like the data; with ``means``, the decoder means E[x | z] instead."""
         z = self.prior().sample((check_int("num_samples", num_samples),))
-        return self.likelihood.mean(self.decoder(z))
+        out = self.decoder(z)
+        return self.likelihood.mean(out) if means else self.likelihood(out).sample()
 
     @torch.no_grad()
     def reconstruct(self, x):

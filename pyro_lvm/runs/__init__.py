@@ -15,6 +15,8 @@ and its spec (``spec``), building the model and loading the data from a spec
 
 import contextlib
 import dataclasses
+import inspect
+import math
 import time
 from pathlib import Path
 
@@ -262,16 +264,20 @@ def evaluate_run(run_dir, num_samples=1000, device=None, seed=0, gaps=False, gap
     return metrics
 
 
-def sample_run(run_dir, num_samples=100, device=None, seed=0, out=None):
-    """Draw ``num_samples`` rows from the run's model at prior draws z ~ p(z).
+def sample_run(run_dir, num_samples=100, device=None, seed=0, out=None, means=False):
+    """Draw ``num_samples`` rows x ~ p(x) from the run's model (x ~ p(x | z) at prior draws
+    z ~ p(z)); with ``means``, the decoder means E[x | z] instead (a model with a decoder).
 
-    For images and matrices: decoder means E[x | z], written as a PNG (of the first
-    ``PICTURE_IMAGES`` for images) and a ``.npy`` of all of them beside it; returns both paths.
+    For images and matrices: written as a PNG (of the first ``PICTURE_IMAGES`` for images, in a
+    square-ish grid) and a ``.npy`` of all of them beside it; returns both paths.
     For a table: rows x ~ p(x | z) in the table's own columns and levels, written as a CSV
     (``out`` ends in ``.csv``); returns ``(csv_path, None)``.
     """
     check_int("num_samples", num_samples)
     lvm, dataset, _ = load_run(run_dir, device, test_only=True)
+    if means and "means" not in inspect.signature(lvm.generate).parameters:
+        raise bad_value("means", means, f"False for a {type(lvm).__name__} run (it has no "
+                        "decoder means: its samples are draws of x)")
     schema = table_schema(lvm)
     suffix = ".png" if schema is None else ".csv"
     out = Path(out) if out is not None else Path(run_dir) / f"samples-{num_samples}{suffix}"
@@ -288,14 +294,16 @@ def sample_run(run_dir, num_samples=100, device=None, seed=0, out=None):
         with torch.no_grad():
             rows = lvm.decode(lvm.prior().sample((num_samples,))).sample().cpu()
         return write_frame(rows_frame(rows, lvm), out), None
-    samples = lvm.generate(num_samples).cpu()
+    samples = (lvm.generate(num_samples, means=True) if means else lvm.generate(num_samples)).cpu()
+    what = "decoder means E[x | z], z ~ p(z)" if means else "draws x ~ p(x)"
     if dataset.image_shape is not None:
         shown = min(num_samples, PICTURE_IMAGES)
         plots.image_grid(samples[:shown], dataset.image_shape, out,
-                         f"{num_samples} samples" if shown == num_samples else
-                         f"the first {shown} of {num_samples} samples")
+                         f"{num_samples} {what}" if shown == num_samples else
+                         f"the first {shown} of {num_samples} {what}",
+                         columns=math.ceil(math.sqrt(shown)))
     else:
-        plots.scatter_pairs(dataset.test.cpu(), samples, out)
+        plots.scatter_pairs(dataset.test.cpu(), samples, out, labels=("test data", f"model: {what}"))
     array_path = write_atomically(out.with_suffix(".npy"),
                                   lambda handle: np.save(handle, samples.numpy()))
     return out, array_path

@@ -3,7 +3,7 @@
 from .. import plots
 
 def draw_pictures(lvm, dataset, history, run_dir, num_samples=100):
-    """``samples.png``, ``loss.png`` and, where the model has them, ``reconstructions.png``
+    """``samples.png`` (draws x ~ p(x), like the data), ``loss.png`` and, where the model has them, ``reconstructions.png``
     (models with an encoder), ``density.png`` (exact densities of 2-D data) and
     ``clusters.png`` (mixtures) in ``run_dir``."""
     test = dataset.test.cpu()
@@ -11,9 +11,10 @@ def draw_pictures(lvm, dataset, history, run_dir, num_samples=100):
     originals = dataset.test[:40]
     if dataset.image_shape is not None:
         plots.image_grid(samples, dataset.image_shape, run_dir / "samples.png",
-                         "decoder means at prior draws z ~ p(z)")
+                         "draws x ~ p(x) of the model")
     else:
-        plots.scatter_pairs(test, samples, run_dir / "samples.png")
+        plots.scatter_pairs(test, samples, run_dir / "samples.png",
+                            labels=("test data", "model: draws x ~ p(x)"))
     if hasattr(lvm, "reconstruct"):
         recon = lvm.reconstruct(originals).cpu()
         if dataset.image_shape is not None:
