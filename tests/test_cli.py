@@ -68,7 +68,11 @@ def test_full_rank_guide_and_gaps(tmp_path, capsys):
     assert main(["evaluate", str(out), "-k", "50", "--gaps", "--gap-steps", "60",
                  "--device", "cpu"]) == 0
     evaluation = json.loads((out / "evaluation.json").read_text())
-    assert "approximation gap" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "approximation gap" in printed and "their sum" in printed
+    # the split is of its own estimates, printed beside it: those add up exactly
+    assert evaluation["split_log_px"] - evaluation["split_elbo"] == pytest.approx(
+        evaluation["approximation_gap"] + evaluation["amortization_gap"], abs=1e-5)
     gap = evaluation["test_log_px"] - evaluation["test_elbo"]
     parts = evaluation["approximation_gap"] + evaluation["amortization_gap"]
     # The two parts add up to log p(x) − ELBO, log p(x) here being estimated with the local
