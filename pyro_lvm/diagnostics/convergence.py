@@ -13,6 +13,8 @@ latent space is parametrised are comparable this way (the ELBO, log p(x)); laten
 are not, since p(z) = N(0, I) is unchanged by rotations of z.
 """
 
+import math
+
 import numpy as np
 
 from ..checks import check_int
@@ -48,6 +50,17 @@ def elbo_convergence(history, key="train_elbo", window=5, tolerance=1e-3):
             "converged": bool(change[-1] < tolerance), "tolerance": tolerance,
             "stop_epoch": epochs[below[0]] if len(below) else None,
             "final_relative_change": float(change[-1])}
+
+
+def convergence_text(converged, change, tolerance=1e-3):
+    """The verdict on convergence in words, from ``elbo_convergence``'s ``converged`` and
+    ``final_relative_change``: what the report's table and ``elbo.png``'s title both say."""
+    if converged is None:
+        return "unknown (no history.json)"
+    if change is None or not math.isfinite(change):
+        return "no (too few epochs for the relative change)"
+    return (f"yes (relative change {change:.1e} < {tolerance:g})" if converged else
+            f"no (relative change {change:.1e} ≥ {tolerance:g})")
 
 
 def compare_runs(histories, key="train_elbo", window=10):

@@ -5,6 +5,7 @@ import torch
 from matplotlib.figure import Figure
 
 from ..plots import image_grid, save_png
+from .convergence import convergence_text
 from .psis import GOOD, UNRELIABLE, khat_bins
 
 #: Where k̂ = −∞ (log weights constant: q exact) is drawn.
@@ -13,7 +14,8 @@ KHAT_FLOOR = -0.5
 
 def elbo_trace(train, path, test=None):
     """The ELBO per epoch with its trend and the epoch where the stopping signal first fired
-    (``train``, ``test``: ``elbo_convergence`` results)."""
+    (``train``, ``test``: ``elbo_convergence`` results); the title is the verdict at the last
+    epoch, in the report's words (``convergence_text``)."""
     fig = Figure(figsize=(6, 4))
     ax = fig.subplots()
     for name, result in (("train", train), ("test", test)):
@@ -23,7 +25,9 @@ def elbo_trace(train, path, test=None):
         ax.plot(result["epochs"], result["trend"], color=line.get_color(), label=f"{name} trend")
     if train["stop_epoch"] is not None:
         ax.axvline(train["stop_epoch"], color="grey", linestyle=":",
-                   label=f"relative change < {train['tolerance']:g}")
+                   label=f"first epoch with relative change < {train['tolerance']:g}")
+    ax.set_title("train ELBO converged: " + convergence_text(
+        train["converged"], train["final_relative_change"], train["tolerance"]), fontsize=9)
     ax.set_xlabel("epoch")
     ax.set_ylabel("ELBO (nats per example)")
     ax.grid(alpha=0.3)

@@ -21,7 +21,7 @@ from ..data import DataSplit
 from ..runtime import set_seed
 from . import arviz_adapter, pictures
 from .collapse import collapse_diagnostics
-from .convergence import elbo_convergence
+from .convergence import convergence_text, elbo_convergence
 from .inference_data import OBS_DIM, guide_trace, local_latent, to_inference_data
 from .psis import khat_bins, psis_diagnostics, reweighted_means
 
@@ -59,14 +59,8 @@ def verdict_rows(verdict):
             ("active units", f"{verdict['active_units']} of {verdict['latent_dim']}"),
             ("ELBO, log p(x) (nats)", f"{verdict['elbo']:.3f}, {verdict['log_px']:.3f}"),
             ("gap log p(x) - ELBO", f"{verdict['gap']:.3f}")]
-    change = verdict["final_relative_change"]
-    if verdict["converged"] is None:
-        rows.append(("ELBO converged", "unknown (no history.json)"))
-    elif change is None or not math.isfinite(change):
-        rows.append(("ELBO converged", "no (too few epochs for the relative change)"))
-    else:
-        rows.append(("ELBO converged", f"{'yes' if verdict['converged'] else 'no'} (relative "
-                     f"change {change:.1e})"))
+    rows.append(("ELBO converged", convergence_text(verdict["converged"],
+                                                    verdict["final_relative_change"])))
     return rows
 
 

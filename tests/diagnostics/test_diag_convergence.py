@@ -56,3 +56,34 @@ def test_bad_histories_are_named():
         compare_runs([history([1.0] * 12)])
     with pytest.raises(ValueError, match="window: got 10, expected at most the shortest run's 6"):
         compare_runs([history([1.0] * 12), history([1.0] * 6)])
+
+
+def test_picture_and_verdict_say_the_same_about_convergence(tmp_path, monkeypatch):
+    """A trace that dipped below the tolerance once and then moved again: the picture marks the
+    first dip, and its title gives the verdict at the last epoch in the report's words."""
+    from matplotlib.figure import Figure
+
+    from pyro_lvm.diagnostics import pictures
+    from pyro_lvm.diagnostics.convergence import convergence_text, elbo_convergence
+    from pyro_lvm.diagnostics.report import verdict_rows
+    values = [-200.0 + 100 * (1 - 0.5 ** t) for t in range(30)] + [-100.0 - 3 * t for t in range(1, 11)]
+    history = [{"epoch": t + 1, "train_elbo": v} for t, v in enumerate(values)]
+    result = elbo_convergence(history)
+    assert result["stop_epoch"] is not None and not result["converged"]
+    titles = {}
+    original = Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        titles["title"] = fig.axes[0].get_title()
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    pictures.elbo_trace(result, tmp_path / "elbo.png")
+    text = convergence_text(result["converged"], result["final_relative_change"])
+    assert text.startswith("no (relative change") and text in titles["title"]
+    verdict = {"num_observations": 4, "num_draws": 10, "khat_good": 4, "khat_ok": 0,
+               "khat_bad": 0, "khat_max": 0.1, "ess_median": 9.0, "ess_min": 8.0,
+               "active_units": 1, "latent_dim": 2, "elbo": -1.0, "log_px": -0.9, "gap": 0.1,
+               "converged": result["converged"],
+               "final_relative_change": result["final_relative_change"]}
+    assert dict(verdict_rows(verdict))["ELBO converged"] == text

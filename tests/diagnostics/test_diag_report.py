@@ -105,7 +105,7 @@ def test_verdict_rows_read_as_a_short_table():
         ("active units", "5 of 8"),
         ("ELBO, log p(x) (nats)", "-20.123, -19.500"),
         ("gap log p(x) - ELBO", "0.623"),
-        ("ELBO converged", "yes (relative change 3.2e-04)")]
+        ("ELBO converged", "yes (relative change 3.2e-04 < 0.001)")]
 
 
 @pytest.mark.filterwarnings("ignore:num_samples")
