@@ -14,10 +14,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..checkpoint import write_atomically, write_json
 from ..data import DataSplit
+from ..progress import Progress
 from ..runtime import set_seed
 from . import arviz_adapter, pictures
 from .collapse import collapse_diagnostics
@@ -159,7 +159,7 @@ def diagnose(lvm: torch.nn.Module, dataset: DataSplit, out_dir: str | Path,
         max_rows: PSIS, the summaries and the pair plot use the first ``max_rows`` rows;
             collapse and the embedding use every row.
         seed: seeds the draws.
-        quiet: hide the progress bar (``None``: hidden when not on a terminal).
+        quiet: no progress (``None``: a bar on a terminal, a line per stage otherwise).
 
     Returns:
         The verdict as a dict of numbers: the shares of rows in each k̂ bin, ESS, active
@@ -170,25 +170,25 @@ def diagnose(lvm: torch.nn.Module, dataset: DataSplit, out_dir: str | Path,
     x = dataset.test if dataset.test is not None else dataset.train
     local_latent(guide_trace(lvm.guide, x[:1], 1), "z")  # before any long work
     labels = dataset.test_labels if dataset.test is not None else dataset.train_labels
-    progress = tqdm(total=4, disable=quiet, desc="diagnose", leave=False)
+    progress = Progress(4, "diagnose", quiet)
     set_seed(seed)
     idata = to_inference_data(lvm.model, lvm.guide, x[:max_rows], num_samples,
                               num_predictive=100 if dataset.image_shape is None else 0)
     log_w = idata["sample_stats"]["log_weight"].values[0]
     psis = psis_diagnostics(log_w)
     log_px = np.logaddexp.reduce(log_w, axis=0) - math.log(num_samples)
-    progress.update()
+    progress.update(f"importance weights and PSIS ({num_samples} draws per row)")
     collapse = collapse_diagnostics(lvm.model, lvm.guide, x)
-    progress.update()
+    progress.update("KL per dimension and active units")
     summary = _summary_table(idata, psis, SUMMARY_ROWS)
     convergence = None if not history else {
         "train": elbo_convergence(history),
         "test": elbo_convergence(history, "test_elbo") if "test_elbo" in history[0] else None}
-    progress.update()
+    progress.update("summary and convergence")
     found = {"psis": psis, "collapse": collapse, "convergence": convergence,
              "labels": None if labels is None else labels.cpu()}
     made = _pictures(lvm, dataset, idata, found, out_dir, seed)
-    progress.update()
+    progress.update("pictures")
     verdict = {"num_observations": log_w.shape[1], "num_draws": num_samples,
                **khat_bins(psis["khat"]),
                "khat_max": float(np.max(psis["khat"])),

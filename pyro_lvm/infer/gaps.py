@@ -12,16 +12,15 @@ encoder loses by sharing one network among all datapoints.  q* is a
 the model held fixed.
 """
 
-import sys
 from collections.abc import Callable
 
 import pyro
 import pyro.distributions as dist
 import torch
-from tqdm.auto import tqdm
 
 from ..errors import bad_type
 from ..guides.local import LocalNormalGuide
+from ..progress import Progress
 from .evaluation import evaluate_per_datapoint
 from .objectives import make_elbo
 
@@ -47,8 +46,8 @@ def fit_local_guide(model, guide, x, steps=300, learning_rate=1e-2, num_particle
     # A linearly decaying step size lets the noisy gradient steps settle at the optimum.
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 1.0 - t / steps)
     elbo = make_elbo("trace", num_particles)
-    quiet = (not sys.stderr.isatty()) if quiet is None else quiet
-    for step in tqdm(range(steps), disable=quiet, desc="local guide", leave=False):
+    progress = Progress(steps, "local guide", quiet, every=max(1, steps // 10))
+    for step in range(steps):
         with pyro.validation_enabled(step == 0):
             loss = elbo.differentiable_loss(model, local, x)
         optimizer.zero_grad(set_to_none=True)
@@ -57,6 +56,8 @@ def fit_local_guide(model, guide, x, steps=300, learning_rate=1e-2, num_particle
             parameter.grad = grad
         optimizer.step()
         schedule.step()
+        progress.update("Adam steps")
+    progress.close()
     return local
 
 
