@@ -6,7 +6,9 @@ side by side and projects the test set into the latent space (``latents.csv``).
 
     python examples/diagnostics_demo.py [--fast] [--out runs/diagnostics-demo] [--seed 0]
 
-An existing run in ``OUT/<guide>`` is diagnosed as it is, not trained again.
+An existing run in ``OUT/<guide>`` made with the same settings is diagnosed as it is, not
+trained again; one made with other settings (``--fast``'s runs go to
+``runs/diagnostics-demo-fast`` by default) is refused.
 """
 
 import argparse
@@ -17,7 +19,7 @@ import numpy as np
 from pyro_lvm.diagnostics import verdict_rows
 from pyro_lvm.run_reports import diagnose_run, encode_run
 from pyro_lvm.infer import TrainConfig
-from pyro_lvm.runs import CHECKPOINT, RunSpec, load_run, train_run
+from pyro_lvm.runs import CHECKPOINT, RunSpec, load_run, stored_spec, train_run
 
 GUIDES = ("meanfield", "fullrank")
 
@@ -25,18 +27,24 @@ GUIDES = ("meanfield", "fullrank")
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="2 epochs (a run of seconds)")
-    parser.add_argument("--out", default="runs/diagnostics-demo")
+    parser.add_argument("--out", default=None,
+                        help="runs/diagnostics-demo (with --fast: runs/diagnostics-demo-fast)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    out = Path(args.out)
+    out = Path(args.out or ("runs/diagnostics-demo-fast" if args.fast else "runs/diagnostics-demo"))
     verdicts = {}
     for guide in GUIDES:
         run_dir = out / guide
+        spec = RunSpec(guide=guide, eval_samples=100 if args.fast else 1000,
+                       train=TrainConfig(epochs=2 if args.fast else 100, batch_size=64,
+                                         seed=args.seed))
         if not (run_dir / CHECKPOINT).is_file():
-            spec = RunSpec(guide=guide, eval_samples=100 if args.fast else 1000,
-                           train=TrainConfig(epochs=2 if args.fast else 100, batch_size=64,
-                                             seed=args.seed))
             train_run(spec, out=run_dir, quiet=True)
+        elif stored_spec(run_dir) != spec:
+            stored = stored_spec(run_dir)
+            raise SystemExit(f"{run_dir} holds a run made with other settings ({stored.train.epochs} "
+                             f"epochs, seed {stored.train.seed}, K = {stored.eval_samples}); "
+                             "pass another --out or remove it")
         verdicts[guide] = diagnose_run(run_dir, quiet=True, seed=args.seed)
     lines = zip(*(verdict_rows(verdicts[guide]) for guide in GUIDES))
     table = [("", *GUIDES)] + [(cells[0][0], *(value for _, value in cells)) for cells in lines]

@@ -80,3 +80,13 @@ def test_missing_table(capsys):
     assert "diagnosis  categorical 2 levels: benign, malignant" in out
     assert value["RMSE, real cells, VAE"] < 0.8 * value["RMSE, real cells, column means"]
     assert value["accuracy, diagnosis, VAE"] > value["accuracy, diagnosis, the mode"] + 0.2
+
+
+@pytest.mark.slow
+def test_diagnostics_demo_refuses_runs_made_with_other_settings(tmp_path, capsys):
+    _run("diagnostics_demo", ["--out", str(tmp_path)], capsys)  # the fast runs
+    spec = importlib.util.spec_from_file_location("demo", EXAMPLES / "diagnostics_demo.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    with pytest.raises(SystemExit, match="other settings"):
+        module.main(["--out", str(tmp_path)])  # the full settings on the fast runs
