@@ -38,7 +38,7 @@ class StudentTGuide(nn.Module):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fast", action="store_true", help="tiny settings (a few seconds)")
+    parser.add_argument("--fast", action="store_true", help="tiny settings: a smoke test, not the documented figures")
     args = parser.parse_args(argv)
     epochs, samples = (3, 50) if args.fast else (100, 1000)
     digits = load_digits(binarize=True)

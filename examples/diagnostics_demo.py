@@ -26,7 +26,7 @@ GUIDES = ("meanfield", "fullrank")
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fast", action="store_true", help="2 epochs (a run of seconds)")
+    parser.add_argument("--fast", action="store_true", help="2 epochs: a smoke test, not the documented figures")
     parser.add_argument("--out", default=None,
                         help="runs/diagnostics-demo (with --fast: runs/diagnostics-demo-fast)")
     parser.add_argument("--seed", type=int, default=0)

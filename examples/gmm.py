@@ -23,7 +23,7 @@ from pyro_lvm.runtime import set_seed
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fast", action="store_true", help="tiny settings (a few seconds)")
+    parser.add_argument("--fast", action="store_true", help="tiny settings: a smoke test, not the documented figures")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     n, epochs = (300, 20) if args.fast else (600, 100)

@@ -35,7 +35,7 @@ def holed_table(fraction, seed):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fast", action="store_true", help="tiny settings (a few seconds)")
+    parser.add_argument("--fast", action="store_true", help="tiny settings: a smoke test, not the documented figures")
     parser.add_argument("--fraction", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

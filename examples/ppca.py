@@ -27,7 +27,7 @@ def simulate(n, data_dim, latent_dim, noise, seed):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fast", action="store_true", help="tiny settings (a few seconds)")
+    parser.add_argument("--fast", action="store_true", help="tiny settings: a smoke test, not the documented figures")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     n, epochs, samples = (500, 30, 100) if args.fast else (2000, 30, 1000)

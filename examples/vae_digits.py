@@ -18,7 +18,7 @@ from pyro_lvm.runs import draw_pictures
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--fast", action="store_true", help="tiny settings (a few seconds)")
+    parser.add_argument("--fast", action="store_true", help="tiny settings: a smoke test, not the documented figures")
     parser.add_argument("--out", default="vae_digits", help="folder for the pictures")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)

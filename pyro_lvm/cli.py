@@ -53,7 +53,9 @@ def _add_common(parser, seed=0):
 
 
 def build_parser():
-    parser = _Parser(prog="pyro-lvm", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="pyro-lvm", description="Latent variable models, VAEs and normalizing "
+                     "flows as Pyro model/guide pairs: train, evaluate, sample, encode, impute "
+                     "and diagnose runs.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -116,7 +118,9 @@ def build_parser():
     train.add_argument("--jit", action=argparse.BooleanOptionalAction,
                        help="compile the loss with torch.jit.trace (default: yes for the "
                             "built-in models that can be traced)")
-    train.add_argument("--particles", type=int, help="Monte Carlo particles per step (default 1)")
+    train.add_argument("--particles", type=int,
+                       help="Monte Carlo particles per step, K of the iwae and renyi bounds "
+                            "(default 1)")
     train.add_argument("--beta", type=float,
                        help="beta-VAE: weigh the KL term by BETA in the training objective "
                             "(default 1; the reported ELBO and log p(x) are always the true ones)")
@@ -147,11 +151,14 @@ def build_parser():
 
     evaluate = commands.add_parser("evaluate", help="ELBO and log p(x) of a run on its test set")
     evaluate.add_argument("run_dir")
-    evaluate.add_argument("--num-samples", "-k", type=int, default=1000)
+    evaluate.add_argument("--num-samples", "-k", type=int, default=1000,
+                          help="importance samples K per test row (default 1000)")
     evaluate.add_argument("--gaps", action="store_true",
                           help="split the gap into approximation and amortization gaps")
     evaluate.add_argument("--gap-steps", type=int, default=300,
                           help="optimization steps of the per-datapoint guide (default 300)")
+    evaluate.add_argument("--quiet", action="store_true",
+                          help="no progress bar or progress lines")
     _add_common(evaluate)
 
     encode = commands.add_parser(
@@ -164,7 +171,8 @@ def build_parser():
     encode.add_argument("--num-samples", type=int, default=64,
                         help="draws per row (with --sample, or for guides without closed-form "
                              "moments)")
-    encode.add_argument("--batch-size", type=int, default=1024)
+    encode.add_argument("--batch-size", type=int, default=1024,
+                        help="rows encoded at a time (default 1024)")
     _add_common(encode)
 
     diagnose = commands.add_parser(
@@ -197,7 +205,8 @@ def build_parser():
                              "(default 0: the conditional means)")
     impute.add_argument("--num-samples", "-k", type=int, default=1000,
                         help="importance draws z ~ q(z|x) per row (default 1000)")
-    impute.add_argument("--batch-size", type=int, default=256)
+    impute.add_argument("--batch-size", type=int, default=256,
+                        help="rows imputed at a time (default 256)")
     _add_common(impute)
     return parser
 
@@ -288,7 +297,8 @@ def _train(args):
 
 def _evaluate(args):
     metrics = evaluate_run(args.run_dir, args.num_samples, device=args.device, seed=args.seed,
-                           gaps=args.gaps, gap_steps=args.gap_steps)
+                           gaps=args.gaps, gap_steps=args.gap_steps,
+                           quiet=True if args.quiet else None)
     print(_table(_metric_rows(metrics)))
 
 

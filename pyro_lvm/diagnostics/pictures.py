@@ -106,7 +106,8 @@ def traversals(decode, dims, centre, scale, image_shape, path, steps=9):
     for row, j in enumerate(dims):
         z[row, :, j] = centre[j] + offsets * scale[j]
     images = decode(z.reshape(-1, len(centre))).mean
-    title = "latent traversals: one row per dimension " + ", ".join(map(str, dims))
+    title = ("latent traversals: one row per dimension " + ", ".join(map(str, dims))
+             + "\nz_j from −2.5 to +2.5 prior sds around the prior mean, the others at it")
     return image_grid(images.cpu(), image_shape, path, title, columns=steps)
 
 
@@ -149,7 +150,7 @@ def posterior_pair(draws, log_weights, title, path, seed=0, max_points=1000):
     ax.set_xlabel(f"z{i}")
     ax.set_ylabel(f"z{j}")
     ax.set_title(title)
-    ax.legend()
+    ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize="small")
     return save_png(fig, path)
 
 
