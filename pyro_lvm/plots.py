@@ -74,13 +74,20 @@ def density_heatmap(log_density, data, path, resolution=200):
                              dtype=torch.float32)
     with torch.no_grad():
         density = log_density(points).exp().reshape(resolution, resolution).cpu().numpy()
-    fig = Figure(figsize=(8, 4))
+    fig = Figure(figsize=(9, 4), layout="constrained")
     left, right = fig.subplots(1, 2, sharex=True, sharey=True)
     extent = (*axes_values[0][[0, -1]], *axes_values[1][[0, -1]])
-    left.imshow(density, origin="lower", extent=extent, aspect="auto", cmap="viridis")
+    image = left.imshow(density, origin="lower", extent=extent, aspect="auto", cmap="viridis",
+                        interpolation="nearest")
+    fig.colorbar(image, ax=left, label="p(x)")
     left.set_title("model density p(x)")
     right.scatter(data[:, 0], data[:, 1], s=2, alpha=0.4)
     right.set_title("test data")
+    for ax in (left, right):  # the image's extent, not the scatter's margins
+        ax.set_xlim(extent[:2])
+        ax.set_ylim(extent[2:])
+        ax.set_xlabel("x[0]")
+    left.set_ylabel("x[1]")
     return save_png(fig, path)
 
 
