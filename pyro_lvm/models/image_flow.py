@@ -47,6 +47,40 @@ def levels_of(x, levels):
     return k
 
 
+def _in_cells(u, k, levels, tolerance):
+    """Whether every u_d lies in its cell [k_d / L, (k_d + 1) / L], up to ``tolerance`` cells
+    (floating point puts (k + ε) / L on the upper edge now and then)."""
+    position = u * levels - k
+    return ((position >= -tolerance) & (position <= 1 + tolerance)).all(-1)
+
+
+class UniformCells(dist.TorchDistribution):
+    """q(u | x): u_d uniform on the cell [k_d / L, (k_d + 1) / L) of pixel level k_d, u =
+    (k + ε) / L with ε ~ U(0, 1)^D (reparametrized); log q = D log L inside the cells (edges
+    forgiven as in ``PixelCells``), −∞ outside.  Event shape ``(D,)``."""
+
+    arg_constraints = {}
+    support = constraints.real_vector
+    has_rsample = True
+
+    def __init__(self, k, levels, tolerance=1e-4, validate_args=None):
+        self.k, self.levels, self.tolerance = k, levels, tolerance
+        super().__init__(k.shape[:-1], k.shape[-1:], validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        k = self.k.expand(*batch_shape, *self.event_shape)
+        return UniformCells(k, self.levels, self.tolerance, validate_args=False)
+
+    def rsample(self, sample_shape=torch.Size()):
+        k = self.k.expand(*sample_shape, *self.k.shape)
+        return (k + torch.rand_like(k)) / self.levels
+
+    def log_prob(self, value):
+        inside = _in_cells(value, self.k, self.levels, self.tolerance)
+        log_density = self.event_shape[0] * math.log(self.levels)
+        return torch.where(inside, log_density, -math.inf).to(value.dtype)
+
+
 class PixelCells(dist.TorchDistribution):
     """P(x | u): 1 when every intensity x_d = k_d / (L − 1) has its cell
     [k_d / L, (k_d + 1) / L) around u_d, else 0 (a round-off of ``tolerance`` cells allowed
@@ -71,9 +105,8 @@ class PixelCells(dist.TorchDistribution):
         return k / (self.levels - 1)
 
     def log_prob(self, value):
-        k = torch.round(value * (self.levels - 1))
-        position = self.u * self.levels - k  # in [0, 1) inside the cell
-        inside = ((position >= -self.tolerance) & (position <= 1 + self.tolerance)).all(-1)
+        inside = _in_cells(self.u, torch.round(value * (self.levels - 1)), self.levels,
+                           self.tolerance)
         return torch.where(inside, 0.0, -math.inf).to(self.u.dtype)
 
 
@@ -83,7 +116,7 @@ class ImageFlow(nn.Module):
     the module docstring).
 
     ``model(x)``: u ~ p(u) (site ``"u"``), then x observed under ``PixelCells`` (site ``"x"``);
-    ``guide(x)``: u ~ Uniform(k / L, (k + 1) / L), no parameters.  Rows ``x`` are flattened
+    ``guide(x)``: u ~ Uniform(k / L, (k + 1) / L) (``UniformCells``), no parameters.  Rows ``x`` are flattened
     images of intensities k / (L − 1) in [0, 1] (the binarized or raw MNIST of the data
     loaders, without binarizing: L = 256).
 
@@ -124,8 +157,7 @@ class ImageFlow(nn.Module):
     def guide(self, x, indices=None, num_data=None):
         k = levels_of(x, self.levels)
         with data_plate(x, indices, num_data):
-            pyro.sample("u", dist.Uniform(k / self.levels, (k + 1) / self.levels,
-                                          validate_args=False).to_event(1))
+            pyro.sample("u", UniformCells(k, self.levels))
 
     @torch.no_grad()
     def generate(self, num_samples):

@@ -11,7 +11,7 @@ from torch.nn import functional as F
 from pyro_lvm.flows.image import (ChannelLU, ImageCoupling, Logit, Squeeze, channel_mask,
                                   checkerboard_mask, image_flow)
 from pyro_lvm.infer.evaluation import bits_per_dim, evaluate_per_datapoint
-from pyro_lvm.models.image_flow import ImageFlow, PixelCells, levels_of
+from pyro_lvm.models.image_flow import ImageFlow, PixelCells, UniformCells, levels_of
 
 F64 = torch.float64
 SHAPE = (2, 4, 4)
@@ -168,11 +168,23 @@ def test_the_guide_draws_inside_each_pixels_cell_and_cells_give_back_the_pixels(
     trace = pyro.poutine.trace(model.guide).get_trace(x)
     u = trace.nodes["u"]["value"]
     k = torch.round(x * 255)
-    assert ((u >= k / 256) & (u < (k + 1) / 256)).all()
+    assert ((u >= k / 256) & (u <= (k + 1) / 256)).all()
+    assert torch.allclose(trace.nodes["u"]["fn"].log_prob(u), torch.tensor(16 * math.log(256)))
     cells = PixelCells(u, 256)
     assert torch.equal(cells.sample(), x) and (cells.log_prob(x) == 0).all()
     assert (cells.log_prob(torch.roll(x, 1, 0)) == -math.inf).any()
     assert model.generate(3).shape == (3, 16)
+
+
+def test_a_draw_on_the_upper_edge_of_its_cell_keeps_its_density():
+    """Floating point rounds (k + ε) / L up to (k + 1) / L now and then: that draw must not get
+    log q = −∞ (a NaN ELBO)."""
+    k = torch.tensor([[3.0, 255.0]])
+    cells = UniformCells(k, 256)
+    edge = (k + 1) / 256
+    assert torch.isfinite(cells.log_prob(edge)).all()
+    assert PixelCells(edge, 256).log_prob(k / 255).item() == 0.0
+    assert cells.log_prob(edge + 0.01).item() == -math.inf
 
 
 def test_intensities_off_the_grid_are_refused():
