@@ -89,15 +89,28 @@ def impute_run(run_dir, data, out, draws=0, num_samples=1000, batch_size=256, de
     return write_frame(frame, out)
 
 
+def _about(run_dir, spec, history):
+    """The run a report describes, in the words of its ``train`` options."""
+    about = {"run directory": str(run_dir), "model": spec.model, "data": spec.data}
+    if spec.model == "vae":
+        about.update(likelihood=spec.likelihood, guide=spec.guide, prior=spec.prior,
+                     networks=spec.arch if spec.arch == "mlp" else
+                     f"conv, channels {','.join(map(str, spec.channels))}")
+    about.update({"latent dimensions": spec.latent_dim,
+                  "epochs trained": len(history) if history else "unknown (no history.json)",
+                  "objective": spec.train.elbo, "seed": spec.train.seed})
+    return about
+
+
 def diagnose_run(run_dir, device=None, quiet=None, num_samples=NUM_SAMPLES, seed=0):
     """Diagnose the run in ``run_dir`` on its test set; writes ``RUN_DIR/diagnostics/``
     (report.html, diagnostics.json, PNGs) and returns the verdict numbers."""
     check_size("num_samples", num_samples, MAX_SAMPLES)
-    lvm, dataset, _ = load_run(run_dir, device, test_only=True)
+    lvm, dataset, spec = load_run(run_dir, device, test_only=True)
     check_writable("run_dir", run_dir)
     history_path = Path(run_dir) / "history.json"
     history = json.loads(history_path.read_text()) if history_path.is_file() else None
     verdict = diagnose(lvm, dataset, Path(run_dir) / DIRECTORY, history, num_samples,
-                       seed=seed, quiet=quiet)
+                       seed=seed, quiet=quiet, about=_about(run_dir, spec, history))
     return {**verdict, "report": str(Path(run_dir) / DIRECTORY / "report.html")}
 

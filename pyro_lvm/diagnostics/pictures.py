@@ -165,28 +165,67 @@ def _density(values, grid):
 
 def posterior_predictive(idata, path, variable="x", max_features=6, num_draws=50, seed=0,
                          names=None):
-    """The density of the observed values of ``variable`` (first ``max_features`` features,
-    titled by ``names`` when given; missing values left out) against that of ``num_draws``
-    predictive draws x̃ ~ p(x | z), z ~ q(z | x), one thin line per draw over all
-    observations, and their mean."""
+    """The distribution of the observed values of ``variable`` (first ``max_features``
+    features, titled by ``names`` when given; missing values left out) against that of
+    ``num_draws`` predictive draws x̃ ~ p(x | z), z ~ q(z | x), one thin line per draw over all
+    observations, and their mean.  A feature whose values are all integers (counts,
+    categories, 0/1) gets the frequency of each value (bars for the data, the draws' median
+    and 5–95% range); a continuous one a kernel density estimate."""
     observed = np.asarray(idata["observed_data"][variable].values, dtype=float)
     predicted = np.asarray(idata["posterior_predictive"][variable].values[0], dtype=float)
     rng = np.random.default_rng(seed)
     draws = rng.choice(len(predicted), size=min(num_draws, len(predicted)), replace=False)
     features = range(min(max_features, observed.shape[-1]))
-    fig = Figure(figsize=(3 * len(features), 3))
+    fig = Figure(figsize=(3 * len(features), 3.4), layout="constrained")
     axes = fig.subplots(1, len(features), squeeze=False)[0]
     for feature, ax in zip(features, axes):
         seen, drawn = observed[..., feature], predicted[draws][..., feature]
         seen = seen[~np.isnan(seen)]
-        grid = np.linspace(min(seen.min(), drawn.min()), max(seen.max(), drawn.max()), 200)
-        curves = np.stack([_density(drawn[k], grid) for k in range(len(draws))])
-        for curve in curves:
-            ax.plot(grid, curve, color="C0", alpha=0.1, linewidth=0.8)
-        ax.plot(grid, curves.mean(0), color="C0", linestyle="--", label="predictive mean")
-        ax.plot(grid, _density(seen, grid), color="black", label="observed")
+        if _discrete(seen) and _discrete(drawn):
+            _frequencies(ax, seen, drawn)
+        else:
+            _densities(ax, seen, drawn)
         ax.set_title(f"{variable}[{feature}]" if names is None else str(names[feature]))
         ax.set_xlabel("value")
-    axes[0].set_ylabel("density")
-    axes[0].legend(fontsize=7)
+    legend = {}
+    for ax in axes:
+        legend.update(zip(*reversed(ax.get_legend_handles_labels())))
+    fig.legend(list(legend.values()), list(legend), loc="outside lower center", ncol=4,
+               fontsize=7)
     return save_png(fig, path)
+
+
+def _discrete(values):
+    return bool(np.all(values == np.round(values)))
+
+
+def _frequencies(ax, seen, drawn, max_bars=30):
+    """Bars: the data's share of each value (of each run of integers when there are more than
+    ``max_bars`` values); points and ranges: the median and 5–95% range of that share over the
+    draws."""
+    low, high = min(seen.min(), drawn.min()), max(seen.max(), drawn.max())
+    step = max(1, int(np.ceil((high - low + 1) / max_bars)))
+    edges = np.arange(low, high + step + 1, step) - 0.5
+
+    def share(values):
+        return np.histogram(values, edges)[0] / values.size
+
+    centres = (edges[:-1] + edges[1:]) / 2
+    ax.bar(centres, share(seen), width=0.85 * step, color="lightgrey", edgecolor="black",
+           label="observed")
+    per_draw = np.stack([share(row.ravel()) for row in drawn])
+    p5, p50, p95 = np.percentile(per_draw, [5, 50, 95], axis=0)
+    ax.errorbar(centres, p50, yerr=[p50 - p5, p95 - p50], fmt="o", color="C0", markersize=3,
+                label="predictive draws (median, 5–95%)")
+    ax.set_ylabel("frequency" if step == 1 else f"frequency per {step} values")
+
+
+def _densities(ax, seen, drawn):
+    grid = np.linspace(min(seen.min(), drawn.min()), max(seen.max(), drawn.max()), 200)
+    curves = np.stack([_density(row, grid) for row in drawn])
+    for k, curve in enumerate(curves):
+        ax.plot(grid, curve, color="C0", alpha=0.1, linewidth=0.8,
+                label="predictive draws" if k == 0 else None)
+    ax.plot(grid, curves.mean(0), color="C0", linestyle="--", label="predictive mean")
+    ax.plot(grid, _density(seen, grid), color="black", label="observed")
+    ax.set_ylabel("density")

@@ -20,10 +20,10 @@ from ..data import DataSplit
 from ..progress import Progress
 from ..runtime import set_seed
 from . import arviz_adapter, pictures
-from .collapse import collapse_diagnostics
+from .collapse import ACTIVITY_THRESHOLD, collapse_diagnostics
 from .convergence import convergence_text, elbo_convergence
 from .inference_data import OBS_DIM, guide_trace, local_latent, to_inference_data
-from .psis import khat_bins, psis_diagnostics, reweighted_means
+from .psis import GOOD, UNRELIABLE, draws_needed, khat_bins, psis_diagnostics, reweighted_means
 
 DIRECTORY = "diagnostics"
 #: 2500 ≥ 2155 draws: enough for k̂ to be trusted up to the 0.7 threshold (see ``psis``).
@@ -146,7 +146,8 @@ def _summary_table(idata, psis, rows):
 @torch.no_grad()
 def diagnose(lvm: torch.nn.Module, dataset: DataSplit, out_dir: str | Path,
              history: list[dict] | None = None, num_samples: int = NUM_SAMPLES,
-             max_rows: int = 1000, seed: int = 0, quiet: bool | None = None) -> dict:
+             max_rows: int = 1000, seed: int = 0, quiet: bool | None = None,
+             about: dict | None = None) -> dict:
     """Diagnose the pair ``lvm.model`` / ``lvm.guide`` on the test set of ``dataset`` (its
     train set when it has none); write ``out_dir``; return the verdict numbers.
 
@@ -160,6 +161,8 @@ def diagnose(lvm: torch.nn.Module, dataset: DataSplit, out_dir: str | Path,
             collapse and the embedding use every row.
         seed: seeds the draws.
         quiet: no progress (``None``: a bar on a terminal, a line per stage otherwise).
+        about: what the report describes, name → value (the run's model, data, guide,
+            epochs, ...), shown first with the date, the package version and the draws.
 
     Returns:
         The verdict as a dict of numbers: the shares of rows in each k̂ bin, ESS, active
@@ -201,12 +204,16 @@ def diagnose(lvm: torch.nn.Module, dataset: DataSplit, out_dir: str | Path,
                convergence["train"]["final_relative_change"]}
     verdict["seconds"] = time.perf_counter() - start
     verdict = {name: _finite_or_none(value) for name, value in verdict.items()}
-    _write(out_dir, verdict, psis, collapse, summary, convergence, made)
+    from .. import __version__  # the package has loaded by the time a report is written
+    about = {**(about or {}), "test rows diagnosed": log_w.shape[1],
+             "importance draws per row": num_samples, "date": time.strftime("%Y-%m-%d %H:%M"),
+             "pyro_lvm version": __version__}
+    _write(out_dir, verdict, psis, collapse, summary, convergence, made, about)
     progress.close()
     return verdict
 
 
-def _write(out_dir, verdict, psis, collapse, summary, convergence, made):
+def _write(out_dir, verdict, psis, collapse, summary, convergence, made, about):
     """``diagnostics.json`` and ``report.html``."""
     record = {"verdict": verdict,
               "khat": _numbers(psis["khat"]), "ess": _numbers(psis["ess"]),
@@ -225,7 +232,9 @@ def _write(out_dir, verdict, psis, collapse, summary, convergence, made):
                enumerate(zip(collapse["kl_per_dim"].tolist(), collapse["activity"].tolist(),
                              collapse["active"].tolist()))]
     sections = [
+        ("This report", _table(("what", "value"), list(about.items()))),
         ("Verdict", _table(("what", "value"), verdict_rows(verdict))),
+        ("How to read it", _reading_guide(verdict)),
         ("Posterior collapse",
          f"<p>KL(q(z_j | x) ‖ p(z_j)): {html.escape(collapse['kl_method'])}.</p>"
          + _table(("dimension", "mean KL (nats)", "activity", "active"), kl_rows)),
@@ -236,6 +245,29 @@ def _write(out_dir, verdict, psis, collapse, summary, convergence, made):
         ("Pictures", "".join(_image(path, caption) for path, caption in made))]
     page = _html("Did the variational fit work?", sections)
     write_atomically(out_dir / "report.html", lambda handle: handle.write(page.encode()))
+
+
+def _reading_guide(verdict):
+    """What each verdict line means and where its thresholds come from."""
+    items = [
+        f"<b>k̂</b> (Pareto-smoothed importance sampling, one per test observation) says how "
+        f"well q(z | x) covers the posterior p(z | x): ≤ {GOOD} good, {GOOD}–{UNRELIABLE} "
+        f"usable but slower, &gt; {UNRELIABLE} unreliable (q misses mass that p(z | x) has; "
+        f"estimates built on q, log p(x) included, cannot be trusted there). k̂ itself is "
+        f"reliable below 1 − 1/log10 S with S draws: {draws_needed()} draws for "
+        f"{UNRELIABLE}; this report used {verdict['num_draws']}.",
+        "<b>IS-ESS</b>: the effective number of the S importance draws; near S, q is close to "
+        "the posterior.",
+        f"<b>Active units</b>: a latent dimension whose posterior mean varies with the data "
+        f"(variance over x of E_q[z_j | x] above {ACTIVITY_THRESHOLD}); an inactive one has "
+        "collapsed to the prior (its KL near 0).",
+        "<b>Gap</b> log p(x) − ELBO ≈ KL(q(z | x) ‖ p(z | x)), averaged over the test rows, "
+        "in nats.",
+        "<b>Converged</b>: the relative change of the ELBO's trend (a 5-epoch moving mean) "
+        "over the last 5 epochs is below the tolerance.",
+        "<b>z[i, j]</b> in the summaries is latent dimension j of test observation i; "
+        "<code>psis_mean</code> is its PSIS-reweighted posterior mean."]
+    return "<ul>" + "".join(f"<li>{item}</li>" for item in items) + "</ul>"
 
 
 def _convergence_html(convergence):

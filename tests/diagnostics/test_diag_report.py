@@ -82,8 +82,17 @@ def test_diagnose_run_writes_a_self_contained_report(run_dir):
     page = Page((out / "report.html").read_text())
     assert page.headings[0] == "Did the variational fit work?"
     assert [h.split(" (")[0] for h in page.headings[1:]] == [
-        "Verdict", "Posterior collapse", "Posterior summaries", "Convergence", "Pictures"]
-    assert page.tables == 4
+        "This report", "Verdict", "How to read it", "Posterior collapse", "Posterior summaries",
+        "Convergence", "Pictures"]
+    assert page.tables == 5
+    from pyro_lvm import __version__
+    from pyro_lvm.runs import stored_spec
+    spec = stored_spec(run_dir)
+    for cell in (str(run_dir), "vae", spec.data, spec.guide, __version__, "400", "359",
+                 str(len(json.loads((run_dir / "history.json").read_text())))):
+        assert cell in page.cells, cell
+    text = (out / "report.html").read_text()
+    assert "≤ 0.5 good" in text and "z[i, j]" in text and "2155 draws" in text
     for what, value in verdict_rows(verdict):
         assert what in page.cells and value in page.cells
     embedded = [base64.b64decode(src.split(",", 1)[1]) for src in page.images]
@@ -167,3 +176,32 @@ def test_run_errors_are_clear(run_dir, tmp_path):
                                          "evaluated on"):
         encode_run(run_dir, data, tmp_path / "latents.csv", device="cpu")
     assert not (tmp_path / "latents.csv").exists()
+
+
+def test_counts_get_frequency_bars_and_reals_get_densities(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+    import xarray as xr
+
+    from pyro_lvm.diagnostics import pictures
+    seen = {}
+    original = Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        seen["bars"] = [len(ax.patches) for ax in fig.axes]
+        seen["ylabels"] = [ax.get_ylabel() for ax in fig.axes]
+        return original(fig, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", keep)
+    rng = np.random.default_rng(0)
+    observed = np.stack([rng.poisson(2.0, 300), rng.normal(size=300)], -1).astype(float)
+    predicted = np.stack([rng.poisson(2.0, (1, 20, 300)), rng.normal(size=(1, 20, 300))], -1)
+
+    class Groups(dict):
+        pass
+
+    idata = Groups(observed_data=xr.Dataset({"x": (("obs", "f"), observed)}),
+                   posterior_predictive=xr.Dataset({"x": (("chain", "draw", "obs", "f"),
+                                                          predicted.astype(float))}))
+    pictures.posterior_predictive(idata, tmp_path / "ppc.png")
+    assert seen["bars"][0] > 0 and seen["bars"][1] == 0
+    assert seen["ylabels"][:2] == ["frequency", "density"]
