@@ -10,6 +10,7 @@ pixel-independent model (each pixel's 256-level histogram on the training set, a
 smoothed) and the uniform model (exactly 8 bits).
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/image_flow.py [--epochs 10] [--hidden-channels 32]
+        [--lr 1e-3] [--clip-norm N]
 """
 
 import argparse
@@ -46,6 +47,8 @@ def main():
     parser.add_argument("--hidden-channels", type=int, default=32)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--clip-norm", type=float, default=None,
+                        help="gradient norm clipping (default: none)")
     parser.add_argument("--draws", type=int, default=8,
                         help="dequantization draws per test image (default 8)")
     parser.add_argument("--seed", type=int, default=0)
@@ -58,11 +61,13 @@ def main():
     parameters = sum(p.numel() for p in flow.parameters())
     print(f"ImageFlow scales {args.scales}, steps {args.steps}, hidden channels "
           f"{args.hidden_channels} ({parameters:,} parameters, {len(flow.layers)} layers), "
-          f"{args.epochs} epochs, batch {args.batch_size}, Adam {args.lr}, on {data.name} "
+          f"{args.epochs} epochs, batch {args.batch_size}, Adam {args.lr}, clip norm "
+          f"{args.clip_norm}, on {data.name} "
           f"({data.train.shape[0]} train / {data.test.shape[0]} test images); load "
           f"{os.getloadavg()[0]:.2f}")
     trainer = Trainer(flow, TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
-                                        learning_rate=args.lr, seed=args.seed), device="cpu")
+                                        learning_rate=args.lr, clip_norm=args.clip_norm,
+                                        seed=args.seed), device="cpu")
     history = trainer.fit(data.train, data.test)
     seconds = [epoch["seconds"] for epoch in history]
     flow.eval()
