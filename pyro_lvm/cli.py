@@ -5,6 +5,9 @@ Bad arguments or bad data print one line (``pyro-lvm: error: ...``) and exit wit
 before anything is written; a diverged training run exits with status 1 and keeps its last good
 checkpoint; so does a distributed run (``torchrun ... -m pyro_lvm train``) when one of its
 processes fails, after the others stop.
+
+The parser is built without torch (its choices come from ``vocabulary``); what a command needs
+is imported when it runs, so ``--help`` and a bad argument answer at once.
 """
 
 import argparse
@@ -13,17 +16,8 @@ import dataclasses
 import signal
 import sys
 
-import torch
-
 from . import __version__
-from .checks import check_int
-from .errors import bad_value
-from .guides import GUIDE_NAMES
-from .infer import TrainingDiverged
-from .infer.distributed import DistributedError
-from .likelihoods import LIKELIHOODS
-from .runs import MODELS, RECIPES, RunSpec, evaluate_run, sample_run, stored_spec, train_run
-from .runs.recipes import MODEL_OPTIONS, default_spec, reads_table, recipe_for
+from .vocabulary import GUIDE_NAMES, LIKELIHOOD_NAMES, MODEL_KINDS
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,7 +56,7 @@ def build_parser():
     train = commands.add_parser(  # options not given stay unset: see _train
         "train", help="train a model and write a run directory",
         argument_default=argparse.SUPPRESS)
-    train.add_argument("model", nargs="?", default=None, choices=MODELS,
+    train.add_argument("model", nargs="?", default=None, choices=MODEL_KINDS,
                        help="what to train: vae (default), flow (a normalizing flow), "
                             "ppca (probabilistic PCA), gmm (Gaussian mixture)")
     train.add_argument("--data",
@@ -74,7 +68,7 @@ def build_parser():
                        help="keep the training rows of a .npy file (or of a CSV's .npy "
                             "conversion) on disk, memory-mapped, for data larger than memory; "
                             "the test set is the last 10%% of the rows")
-    train.add_argument("--likelihood", choices=[*sorted(LIKELIHOODS), "table"],
+    train.add_argument("--likelihood", choices=[*LIKELIHOOD_NAMES, "table"],
                        help="the VAE's p(x|z) (default: bernoulli; for a table: 'table', a "
                             "kind per column inferred from its values)")
     train.add_argument("--columns",
@@ -243,9 +237,7 @@ def _metric_rows(metrics):
     return rows
 
 
-#: ``train``'s options that set a field of the run's spec, and those of its training config.
-_SPEC_OPTIONS = tuple(field.name for field in dataclasses.fields(RunSpec)
-                      if field.name != "train")
+#: ``train``'s options that set a field of its training config (the others set the run spec's).
 _TRAIN_OPTIONS = {"epochs": "epochs", "batch_size": "batch_size", "lr": "learning_rate",
                   "elbo": "elbo", "jit": "jit", "particles": "num_particles",
                   "clip_norm": "clip_norm", "seed": "seed", "beta": "beta",
@@ -261,8 +253,12 @@ def _spec_from_options(args):
     """The run's spec: the options given on the command line, over the run's own spec with
     ``--resume``, else over the defaults of the model.  An option the model does not read is
     refused, not ignored."""
-    given = {name: getattr(args, name) for name in _SPEC_OPTIONS
-             if getattr(args, name, None) is not None}
+    from .errors import bad_value
+    from .runs import RECIPES, RunSpec, stored_spec
+    from .runs.recipes import MODEL_OPTIONS, default_spec, reads_table, recipe_for
+
+    given = {field.name: getattr(args, field.name) for field in dataclasses.fields(RunSpec)
+             if field.name != "train" and getattr(args, field.name, None) is not None}
     train = {field: getattr(args, name) for name, field in _TRAIN_OPTIONS.items()
              if hasattr(args, name)}
     if args.resume:
@@ -276,7 +272,7 @@ def _spec_from_options(args):
     model = given.get("model", base.model)
     recipe = recipe_for(model)
     for name in set(MODEL_OPTIONS) & set(given) - set(recipe.options):
-        users = ", ".join(kind for kind in MODELS if name in RECIPES[kind].options)
+        users = ", ".join(kind for kind in MODEL_KINDS if name in RECIPES[kind].options)
         raise bad_value(_option(name), given[name],
                         f"no {_option(name)} for {model} (it applies to {users})")
     if recipe.elbo is not None and train.get("elbo", recipe.elbo) != recipe.elbo:
@@ -285,6 +281,8 @@ def _spec_from_options(args):
 
 
 def _train(args):
+    from .runs import train_run
+
     spec = _spec_from_options(args)
     run_dir, metrics = train_run(spec, out=args.out, resume=args.resume, device=args.device,
                                  quiet=True if args.quiet else None,
@@ -296,6 +294,8 @@ def _train(args):
 
 
 def _evaluate(args):
+    from .runs import evaluate_run
+
     metrics = evaluate_run(args.run_dir, args.num_samples, device=args.device, seed=args.seed,
                            gaps=args.gaps, gap_steps=args.gap_steps,
                            quiet=True if args.quiet else None)
@@ -303,6 +303,8 @@ def _evaluate(args):
 
 
 def _sample(args):
+    from .runs import sample_run
+
     image, array = sample_run(args.run_dir, args.num_samples, device=args.device,
                               seed=args.seed, out=args.out, means=args.means)
     print(f"samples: {image} (rows of the table)" if array is None else
@@ -310,7 +312,7 @@ def _sample(args):
 
 
 def _encode(args):
-    from .run_reports import encode_run  # arviz and pandas load only for this command
+    from .run_reports import encode_run
 
     path = encode_run(args.run_dir, args.data, args.out, sample=args.sample,
                       batch_size=args.batch_size, device=args.device, seed=args.seed,
@@ -328,7 +330,7 @@ def _impute(args):
 
 
 def _diagnose(args):
-    from .diagnostics import verdict_rows  # arviz loads only for this command
+    from .diagnostics import verdict_rows
     from .run_reports import diagnose_run
 
     verdict = diagnose_run(args.run_dir, device=args.device, quiet=True if args.quiet else None,
@@ -357,6 +359,8 @@ def _terminate_as_interrupt():
 
 
 def _is_allocation_failure(error):
+    import torch
+
     return isinstance(error, (MemoryError, torch.OutOfMemoryError)) or (
         isinstance(error, RuntimeError) and "can't allocate memory" in str(error))
 
@@ -378,6 +382,12 @@ def main(argv=None):
     args = parser.parse_args(argv)
     command = {"train": _train, "evaluate": _evaluate, "sample": _sample, "encode": _encode,
                "impute": _impute, "diagnose": _diagnose}[args.command]
+    import torch  # after parsing: --help and bad arguments do not wait for it
+
+    from .checks import check_int
+    from .infer import TrainingDiverged
+    from .infer.distributed import DistributedError
+
     try:
         with _terminate_as_interrupt():
             if args.threads is not None:

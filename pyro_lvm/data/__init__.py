@@ -7,7 +7,7 @@ public too.  See ``docs/data.md``.
 import os
 from pathlib import Path
 
-from ..deprecation import module_getattr
+from ..exports import module_getattr
 from ..errors import bad_type, bad_value
 from .dataset import DataSplit, validate_data
 from .digits import load_digits

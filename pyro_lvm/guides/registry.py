@@ -2,12 +2,12 @@
 
 from ..errors import bad_value
 from ..flows.spec import parse_spec
+from ..vocabulary import GUIDE_NAMES
 from .flow import FlowGuide
 from .fullrank import FullRankNormalGuide
 from .meanfield import MeanFieldNormalGuide
 
 GUIDES = {"meanfield": MeanFieldNormalGuide, "fullrank": FullRankNormalGuide}
-GUIDE_NAMES = "'meanfield', 'fullrank' or 'flow:SPEC' (e.g. 'flow:iaf*2')"
 
 
 def check_guide_name(name):

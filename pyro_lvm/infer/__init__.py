@@ -1,6 +1,6 @@
 """Training (SVI) and evaluation (ELBO, importance-sampled and naive log p(x))."""
 
-from ..deprecation import module_getattr
+from ..exports import module_getattr
 from .evaluation import (bits_per_dim, elbo_per_datapoint, evaluate_per_datapoint,
                          importance_log_likelihood, naive_log_likelihood, summarize)
 from .gaps import fit_local_guide, inference_gaps
