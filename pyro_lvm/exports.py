@@ -5,11 +5,13 @@ on first use (PEP 562), and old names kept for one release after a rename, with 
 import ast
 import importlib
 import warnings
+from pathlib import Path
 
 #: Renamed in 0.2.0 (the old names go in 0.3.0): what each name says now is what differs from
-#: ``torch.utils.data.Dataset`` and Pyro's ``Trace_ELBO`` / ``TraceMeanField_ELBO``.
+#: ``torch.utils.data.Dataset`` and Pyro's ``Trace_ELBO`` / ``TraceMeanField_ELBO``; in 0.2.4
+#: the R̂ of seeds' ELBOs, so that ``compare_runs`` names the model comparison.
 RENAMED = {"Dataset": "DataSplit", "TraceELBO": "DeviceTraceELBO",
-           "TraceMeanFieldELBO": "DeviceTraceMeanFieldELBO"}
+           "TraceMeanFieldELBO": "DeviceTraceMeanFieldELBO", "compare_runs": "elbo_rhat"}
 
 
 def type_checking_imports(path):
@@ -17,7 +19,7 @@ def type_checking_imports(path):
     ``if TYPE_CHECKING:`` in the module file ``path``: the imports that type checkers and the
     API docs read, and that ``module_getattr`` then makes on first use."""
     found = {}
-    for node in ast.parse(open(path, encoding="utf-8").read()).body:
+    for node in ast.parse(Path(path).read_text(encoding="utf-8")).body:
         if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
             for statement in node.body:
                 if isinstance(statement, ast.ImportFrom):

@@ -4,7 +4,8 @@ A block of documented output is a fenced block right after a marker naming the c
 
     <!-- output of: python examples/ppca.py --seed 0 -->
 
-The command runs in a fresh directory (``runs/`` lands there), ``python`` being this
+The command runs in a fresh directory (``runs/`` lands there), with 2 CPU threads as the
+documented figures were made (1 gives the same here), ``python`` being this
 interpreter, ``pyro-lvm`` the package's command and a script path taken from the repository.
 Each non-empty line of the block must match a line of its standard output, in order (lines the
 block leaves out are allowed): word for word and figure for figure, runs of spaces counting as
@@ -77,7 +78,7 @@ def test_the_pages_hold_the_documented_outputs():
 @pytest.mark.parametrize("page,command,block", documented_outputs(),
                          ids=[f"{page}: {command}" for page, command, _ in documented_outputs()])
 def test_the_documented_output_is_what_the_command_prints(page, command, block, tmp_path):
-    environment = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE"}
+    environment = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "2"}
     result = subprocess.run(_argv(command), cwd=tmp_path, capture_output=True, text=True,
                             env=environment, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -68,7 +68,8 @@ def test_adam_is_fused_where_torch_has_the_kernel_and_multi_tensor_where_not(mon
 @pytest.mark.parametrize("module,old,new", [
     ("pyro_lvm", "Dataset", "DataSplit"), ("pyro_lvm.data", "Dataset", "DataSplit"),
     ("pyro_lvm", "TraceELBO", "DeviceTraceELBO"),
-    ("pyro_lvm.infer", "TraceMeanFieldELBO", "DeviceTraceMeanFieldELBO")])
+    ("pyro_lvm.infer", "TraceMeanFieldELBO", "DeviceTraceMeanFieldELBO"),
+    ("pyro_lvm.diagnostics", "compare_runs", "elbo_rhat")])
 def test_renamed_classes_keep_their_old_names_for_one_release(module, old, new):
     namespace = importlib.import_module(module)
     with pytest.warns(DeprecationWarning, match=f"{old} is deprecated .* use {new}"):

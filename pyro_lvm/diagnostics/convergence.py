@@ -63,7 +63,7 @@ def convergence_text(converged, change, tolerance=1e-3):
             f"no (relative change {change:.1e} ≥ {tolerance:g})")
 
 
-def compare_runs(histories, key="train_elbo", window=10):
+def elbo_rhat(histories, key="train_elbo", window=10):
     """R̂ of the last ``window`` ELBO values of several runs (one chain per run), and each run's
     mean over that window."""
     window = check_int("window", window, 4)

@@ -58,6 +58,34 @@ def khat_plot(khat, path):
     return save_png(fig, path)
 
 
+def comparison_plot(table, path):
+    """``arviz.plot_compare`` in the package's words: each model's elpd ± se (black, best at
+    the top), and for the others the best's elpd − Δ ± the paired se(Δ) (grey), which is
+    the interval that says whether the difference is real."""
+    fig = Figure(figsize=(6.5, 1.2 + 0.55 * len(table)))
+    ax = fig.subplots()
+    rows = np.arange(len(table))[::-1]
+    best = table[0]["elpd"]
+    for row, entry in zip(rows, table):
+        ax.errorbar(entry["elpd"], row, xerr=entry["se"], fmt="o", color="black", capsize=3,
+                    label="elpd ± se" if entry["rank"] == 0 else None)
+        if entry["rank"]:
+            ax.errorbar(best - entry["elpd_diff"], row - 0.25, xerr=entry["se_diff"], fmt="^",
+                        color="grey", capsize=3,
+                        label="best − Δ ± paired se(Δ)" if entry["rank"] == 1 else None)
+        if entry["warning"]:
+            ax.annotate(f"k̂ > 0.7 in {entry['khat_bad']} rows", (entry["elpd"], row + 0.2),
+                        fontsize=8, color="tab:red", ha="center")
+    ax.axvline(best, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_yticks(rows, [entry["name"] for entry in table])
+    ax.set_ylim(-0.7, len(table) - 0.4)
+    ax.set_xlabel("elpd = Σ log p(x_i) over the test rows (nats; higher is better)")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35 if len(table) < 4 else -0.2),
+              ncol=2, fontsize=8, frameon=False)
+    ax.grid(alpha=0.3, axis="x")
+    return save_png(fig, path)
+
+
 def kl_per_dimension(kl, active, path):
     """KL(q(z_j | x) ‖ p(z_j)) averaged over the data, per latent dimension j."""
     kl, active = np.asarray(kl), np.asarray(active, dtype=bool)
@@ -229,3 +257,53 @@ def _densities(ax, seen, drawn):
     ax.plot(grid, curves.mean(0), color="C0", linestyle="--", label="predictive mean")
     ax.plot(grid, _density(seen, grid), color="black", label="observed")
     ax.set_ylabel("density")
+
+
+#: At most this many coordinates get a panel in ``rank_histograms``.
+MAX_RANK_PANELS = 16
+
+
+def rank_histograms(result, path, max_panels=MAX_RANK_PANELS):
+    """SBC rank histograms of ``calibration.calibrate``'s ``result``: one panel per latent
+    coordinate (the first ``max_panels``), the counts per bin of ranks as bars, the 99% band of
+    a count under uniformity in grey and its expected value as a line; each panel's title is
+    its verdict and χ² p-value.  Uniform bars: calibrated; ∪: q over-confident (too narrow);
+    ∩: under-confident (too wide); piled on one side: biased."""
+    counts = np.asarray(result["counts"])
+    edges = np.asarray(result["edges"], dtype=float)
+    low, high = (np.asarray(bound, dtype=float) for bound in result["band"])
+    expected = np.asarray(result["expected"], dtype=float)
+    shown = min(len(counts), max_panels)
+    columns = min(4, shown)
+    rows = -(-shown // columns)
+    fig = Figure(figsize=(3.2 * columns, 2.5 * rows + 0.9), layout="constrained")
+    axes = fig.subplots(rows, columns, squeeze=False, sharex=True)
+    for ax in axes.flat[shown:]:
+        ax.axis("off")
+    for j, ax in enumerate(axes.flat[:shown]):
+        ax.fill_between(edges, np.append(low, low[-1]), np.append(high, high[-1]), step="post",
+                        color="grey", alpha=0.3, linewidth=0, zorder=0,
+                        label="99% band of a count if the ranks are uniform")
+        ax.bar(edges[:-1], counts[j], width=np.diff(edges), align="edge", color="C0",
+               edgecolor="white", linewidth=0.5, alpha=0.75, zorder=1, label="ranks per bin")
+        ax.step(edges, np.append(expected, expected[-1]), where="post", color="black",
+                linewidth=1, zorder=2, label="expected count if uniform")
+        verdict, p_value = result["verdict"][j], result["p_value"][j]
+        p_text = f"p = {p_value:.2g}" if p_value >= 1e-10 else "p < 1e-10"
+        ax.set_title(f"{result['coordinates'][j]}: {verdict}, {p_text}", fontsize=9,
+                     color="black" if verdict == "calibrated" else "C3")
+        ax.set_xlim(edges[0], edges[-1])
+        ax.set_ylim(0, 1.08 * max(counts[:shown].max(), high.max()))
+        if j % columns == 0:
+            ax.set_ylabel("simulations")
+        if j >= shown - columns:
+            ax.set_xlabel(f"rank of z̃ (0 … {result['num_draws']})")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
+    how = "PSIS-reweighted draws" if result["reweighted"] else "draws"
+    more = (f"; the first {shown} of {len(counts)} coordinates" if len(counts) > shown else "")
+    fig.suptitle(f"SBC ranks of z_j among L = {result['num_draws']} {how} of q(z | x̃), "
+                 f"{result['num_simulations']} simulations (z̃, x̃) ~ p(z) p(x | z){more}\n"
+                 "uniform = calibrated, ∪ = over-confident (q too narrow), ∩ = under-confident "
+                 "(q too wide), one-sided = biased", fontsize=9)
+    return save_png(fig, path)

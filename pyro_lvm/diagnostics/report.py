@@ -5,7 +5,6 @@ with PSIS k̂ ≤ 0.5, in (0.5, 0.7] and > 0.7, the importance-sampling ESS, the
 the gap log p(x) − ELBO, and whether the ELBO had stopped moving.
 """
 
-import base64
 import html
 import json
 import math
@@ -20,9 +19,12 @@ from ..data import DataSplit
 from ..progress import Progress
 from ..runtime import set_seed
 from . import arviz_adapter, pictures
+from .calibration import calibrate, calibration_record
 from .collapse import ACTIVITY_THRESHOLD, collapse_diagnostics
 from .convergence import convergence_text, elbo_convergence
 from .inference_data import OBS_DIM, guide_trace, local_latent, to_inference_data
+from .pages import html_page, html_table, image_html
+from .predictive import EXTREME, predictive_checks
 from .psis import GOOD, UNRELIABLE, draws_needed, khat_bins, psis_diagnostics, reweighted_means
 
 DIRECTORY = "diagnostics"
@@ -30,6 +32,9 @@ DIRECTORY = "diagnostics"
 NUM_SAMPLES = 2500
 SUMMARY_ROWS = 5
 HDI_PROB = 0.94
+#: Posterior predictive checks cover the first features (``ppc.png`` draws the first 6): a
+#: table's columns rarely number more, and past that the report's table grows long.
+CHECKED_FEATURES = 20
 
 
 def _finite_or_none(value):
@@ -59,32 +64,11 @@ def verdict_rows(verdict):
             ("active units", f"{verdict['active_units']} of {verdict['latent_dim']}"),
             ("ELBO, log p(x) (nats)", f"{verdict['elbo']:.3f}, {verdict['log_px']:.3f}"),
             ("gap log p(x) - ELBO", f"{verdict['gap']:.3f}")]
+    if verdict.get("calibration") is not None:
+        rows.append(("calibration (SBC)", verdict["calibration"]))
     rows.append(("ELBO converged", convergence_text(verdict["converged"],
                                                     verdict["final_relative_change"])))
     return rows
-
-
-def _table(header, rows):
-    head = "".join(f"<th>{html.escape(str(cell))}</th>" for cell in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row)
-                   + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _image(path, caption):
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
-    return (f'<figure><img alt="{html.escape(caption)}" src="data:image/png;base64,{data}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
-
-
-def _html(title, sections):
-    body = "".join(f"<h2>{html.escape(heading)}</h2>{content}" for heading, content in sections)
-    style = ("body{font-family:sans-serif;max-width:60em;margin:auto}table{border-collapse:"
-             "collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}"
-             "img{max-width:100%}")
-    return (f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>{html.escape(title)}"
-            f"</title><style>{style}</style></head><body><h1>{html.escape(title)}</h1>{body}"
-            "</body></html>")
 
 
 def _pictures(lvm, dataset, idata, found, out_dir, seed):
@@ -125,11 +109,38 @@ def _pictures(lvm, dataset, idata, found, out_dir, seed):
                                                  out_dir / "interpolations.png"),
                          "interpolations in latent space"))
     if "posterior_predictive" in arviz_adapter.group_names(idata):
-        schema = getattr(lvm, "schema", None) or dataset.schema
+        schema = _schema(lvm, dataset)
         names = None if schema is None else [column.name for column in schema]
         made.append((pictures.posterior_predictive(idata, out_dir / "ppc.png", seed=seed,
                                                    names=names), "posterior predictive check"))
     return made
+
+
+def _schema(lvm, dataset):
+    """A table's columns (the model's, else the data's), or ``None``."""
+    return getattr(lvm, "schema", None) or dataset.schema
+
+
+def _predictive_checks(lvm, dataset, idata):
+    """``predictive_checks`` of the first ``CHECKED_FEATURES`` features of the posterior
+    predictive, in a table's column names, kinds and levels; ``None`` without one (image data
+    get no predictive draws: ``diagnose``)."""
+    if "posterior_predictive" not in arviz_adapter.group_names(idata):
+        return None
+    observed = np.asarray(idata["observed_data"]["x"].values, dtype=float)
+    replicated = np.asarray(idata["posterior_predictive"]["x"].values, dtype=float)
+    features = observed.shape[-1]
+    shown = min(features, CHECKED_FEATURES)
+    # chains pooled; plates nested inside the data plate add cells to each feature
+    observed = observed.reshape(-1, features)[:, :shown]
+    replicated = replicated.reshape(-1, observed.shape[0], features)[..., :shown]
+    schema = _schema(lvm, dataset)
+    if schema is None or len(schema) != features:
+        return predictive_checks(observed, replicated)
+    columns = list(schema)[:shown]
+    return predictive_checks(observed, replicated, [column.kind for column in columns],
+                             [column.name for column in columns],
+                             [column.levels or None for column in columns])
 
 
 def _summary_table(idata, psis, rows):
@@ -191,7 +202,9 @@ def diagnose(lvm: torch.nn.Module, dataset: DataSplit, out_dir: str | Path,
     found = {"psis": psis, "collapse": collapse, "convergence": convergence,
              "labels": None if labels is None else labels.cpu()}
     made = _pictures(lvm, dataset, idata, found, out_dir, seed)
-    progress.update("pictures")
+    checks = _predictive_checks(lvm, dataset, idata)
+    calibration = _calibration(lvm, x, out_dir, seed)
+    progress.update("pictures and calibration")
     verdict = {"num_observations": log_w.shape[1], "num_draws": num_samples,
                **khat_bins(psis["khat"]),
                "khat_max": float(np.max(psis["khat"])),
@@ -201,20 +214,40 @@ def diagnose(lvm: torch.nn.Module, dataset: DataSplit, out_dir: str | Path,
                "gap": float((log_px - log_w.mean(0)).mean()),
                "converged": None if convergence is None else convergence["train"]["converged"],
                "final_relative_change": None if convergence is None else
-               convergence["train"]["final_relative_change"]}
+               convergence["train"]["final_relative_change"],
+               "calibration": calibration["result"]["short"] if "result" in calibration
+               else None}
     verdict["seconds"] = time.perf_counter() - start
     verdict = {name: _finite_or_none(value) for name, value in verdict.items()}
     from .. import __version__  # the package has loaded by the time a report is written
     about = {**(about or {}), "test rows diagnosed": log_w.shape[1],
              "importance draws per row": num_samples, "date": time.strftime("%Y-%m-%d %H:%M"),
              "pyro_lvm version": __version__}
-    _write(out_dir, verdict, psis, collapse, summary, convergence, made, about)
+    parts = {"psis": psis, "collapse": collapse, "summary": summary, "convergence": convergence,
+             "checks": checks, "features": x.shape[-1], "calibration": calibration}
+    _write(out_dir, verdict, parts, made, about)
     progress.close()
     return verdict
 
 
-def _write(out_dir, verdict, psis, collapse, summary, convergence, made, about):
-    """``diagnostics.json`` and ``report.html``."""
+def _calibration(lvm, x, out_dir, seed):
+    """SBC of the guide with ``calibrate``'s defaults and its picture, ``{"result", "picture"}``;
+    or ``{"why": ...}`` for a model it does not apply to (global latents, several observed
+    sites)."""
+    try:
+        result = calibrate(lvm.model, lvm.guide, x, seed=seed)
+    except ValueError as error:
+        return {"why": str(error)}
+    return {"result": result,
+            "picture": pictures.rank_histograms(result, out_dir / "calibration.png")}
+
+
+def _write(out_dir, verdict, parts, made, about):
+    """``diagnostics.json`` and ``report.html`` from the verdict, the ``parts`` that
+    ``diagnose`` computed, the pictures ``made`` and what the report is ``about``."""
+    psis, collapse, summary, convergence = (parts[key] for key in (
+        "psis", "collapse", "summary", "convergence"))
+    checks, features, calibration = parts["checks"], parts["features"], parts["calibration"]
     record = {"verdict": verdict,
               "khat": _numbers(psis["khat"]), "ess": _numbers(psis["ess"]),
               "kl_per_dim": _numbers(collapse["kl_per_dim"].cpu()),
@@ -226,24 +259,34 @@ def _write(out_dir, verdict, psis, collapse, summary, convergence, made, about):
                   "stop_epoch": convergence["train"]["stop_epoch"],
                   "tolerance": convergence["train"]["tolerance"],
                   "trend": _numbers(convergence["train"]["trend"]),
-                  "relative_change": _numbers(convergence["train"]["relative_change"])}}
+                  "relative_change": _numbers(convergence["train"]["relative_change"])},
+              "predictive_checks": None if checks is None else [
+                  {key: _finite_or_none(value) for key, value in check.items()}
+                  for check in checks],
+              "calibration": calibration_record(calibration["result"])
+              if "result" in calibration else {"not_applicable": calibration["why"]}}
     write_json(record, out_dir / "diagnostics.json")
     kl_rows = [(j, f"{kl:.4f}", f"{a:.4f}", "yes" if on else "no") for j, (kl, a, on) in
                enumerate(zip(collapse["kl_per_dim"].tolist(), collapse["activity"].tolist(),
                              collapse["active"].tolist()))]
     sections = [
-        ("This report", _table(("what", "value"), list(about.items()))),
-        ("Verdict", _table(("what", "value"), verdict_rows(verdict))),
+        ("This report", html_table(("what", "value"), list(about.items()))),
+        ("Verdict", html_table(("what", "value"), verdict_rows(verdict))),
         ("How to read it", _reading_guide(verdict)),
         ("Posterior collapse",
          f"<p>KL(q(z_j | x) ‖ p(z_j)): {html.escape(collapse['kl_method'])}.</p>"
-         + _table(("dimension", "mean KL (nats)", "activity", "active"), kl_rows)),
+         + html_table(("dimension", "mean KL (nats)", "activity", "active"), kl_rows)),
         (f"Posterior summaries (first {len(summary) // len(kl_rows)} observations, "
          f"{HDI_PROB:.0%} HDI; psis_mean is NaN where k̂ > 0.7)",
          summary.to_html(float_format=lambda v: f"{v:.3f}")),
         ("Convergence", _convergence_html(convergence)),
-        ("Pictures", "".join(_image(path, caption) for path, caption in made))]
-    page = _html("Did the variational fit work?", sections)
+        ("Calibration of q(z | x) (simulation-based calibration)",
+         _calibration_html(calibration))]
+    if checks is not None:
+        sections.append(("Posterior predictive checks", _predictive_html(checks, features)))
+    sections.append(("Pictures", ("" if checks is not None else _NO_PREDICTIVE)
+                     + "".join(image_html(path, caption) for path, caption in made)))
+    page = html_page("Did the variational fit work?", sections)
     write_atomically(out_dir / "report.html", lambda handle: handle.write(page.encode()))
 
 
@@ -274,7 +317,57 @@ def _convergence_html(convergence):
     if convergence is None:
         return "<p>No history.json: the ELBO history is unknown.</p>"
     train = convergence["train"]
-    return _table(("epochs", "final ELBO trend", "relative change", "tolerance", "first below"),
+    return html_table(("epochs", "final ELBO trend", "relative change", "tolerance", "first below"),
                   [(len(train["epochs"]), f"{train['trend'][-1]:.3f}",
                     f"{train['final_relative_change']:.2e}", f"{train['tolerance']:g}",
                     train["stop_epoch"] if train["stop_epoch"] is not None else "never")])
+
+
+_NO_PREDICTIVE = ("<p>No posterior predictive check: image data get no predictive draws "
+                  "here (the means and sds of hundreds of single pixels would be noise and "
+                  "false alarms by multiple testing); the traversals and interpolations show "
+                  "what the decoder draws.</p>")
+
+
+def _predictive_html(checks, features):
+    """The posterior predictive checks as a table, with how to read the p-values."""
+    shown = min(features, CHECKED_FEATURES)
+    rows = [(check["feature"], check["statistic"], f"{check['observed']:.4g}",
+             f"{check['replicated_mean']:.4g} [{check['replicated_low']:.4g}, "
+             f"{check['replicated_high']:.4g}]",
+             f"{check['p_value']:.3f}" + (" (extreme)" if check["extreme"] else ""))
+            for check in checks]
+    return (f"<p>For each test statistic T of a feature (over its observed cells), the data's "
+            f"T(x) against T(x̃) of replicated data sets x̃ ~ p(x | z), z ~ q(z | x) (mean and "
+            f"5–95% range over the draws), and p = P(T(x̃) ≥ T(x)), ties counted half. p near 0 "
+            f"or 1 means the model cannot reproduce that feature of the data, p ≈ 0.5 that it "
+            f"is consistent with it; p &lt; {EXTREME} or &gt; {1 - EXTREME:.2f} is marked "
+            f"extreme. These are not calibrated tests (the data fitted the model, which pulls "
+            f"p towards 0.5): an extreme p is a misfit to look at, a moderate one no proof of "
+            f"fit. The first {shown} of {features} features.</p>"
+            + html_table(("feature", "statistic", "observed", "replicated mean [5%, 95%]",
+                      "p-value"), rows))
+
+
+def _calibration_html(calibration):
+    """The SBC verdict per latent coordinate, how to read it, and the rank histograms."""
+    if "result" not in calibration:
+        return f"<p>Not available for this model: {html.escape(calibration['why'])}</p>"
+    result = calibration["result"]
+    rows = [(label, verdict, detail, f"{chi2:.1f}", f"{p:.3g}", f"{outer:.2f}", f"{mean:.2f}")
+            for label, verdict, detail, chi2, p, outer, mean in zip(
+                result["coordinates"], result["verdict"], result["detail"], result["chi2"],
+                result["p_value"], result["outer_share"], result["mean_rank"])]
+    return (f"<p><b>{html.escape(result['summary'])}</b>.</p><p>Each of "
+            f"{result['num_simulations']} simulations draws z̃ ~ p(z) and x̃ ~ p(x | z̃), then "
+            f"{result['num_draws']} draws of q(z | x̃); the rank of each coordinate of z̃ among "
+            "them is uniform when q is the posterior. ∪-shaped ranks (z̃ often outside q's "
+            "draws, outer share above its expected "
+            f"{result['outer_expected']:.2f}) mean q is over-confident, too narrow; ∩-shaped "
+            "ranks mean it is too wide; a mean rank / L far from 0.5 means q is shifted. "
+            "Bars outside the grey 99% band of a uniform are what the χ² test sees. "
+            "<code>pyro-lvm calibrate</code> runs it with more simulations or PSIS-reweighted "
+            "draws.</p>"
+            + html_table(("coordinate", "verdict", "which way", "χ²", "p-value",
+                          "outer share", "mean rank / L"), rows)
+            + image_html(calibration["picture"], "SBC rank histograms per latent coordinate"))

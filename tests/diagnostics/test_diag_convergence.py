@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pyro_lvm.diagnostics import compare_runs, elbo_convergence
+from pyro_lvm.diagnostics import elbo_rhat, elbo_convergence
 
 
 def history(values):
@@ -41,7 +41,7 @@ def test_runs_at_one_level_agree_and_runs_at_two_levels_do_not():
     same = [history(-20 + 0.05 * rng.standard_normal(30)) for _ in range(4)]
     apart = [history(level + 0.05 * rng.standard_normal(30)) for level in (-20, -20, -21, -21)]
     # Over 200 seeds, R̂ of four such runs with window 20 stayed below 1.16 (99%: 1.11).
-    agreed, split = compare_runs(same, window=20), compare_runs(apart, window=20)
+    agreed, split = elbo_rhat(same, window=20), elbo_rhat(apart, window=20)
     # Rank-normalised R̂ of two perfectly separated pairs of runs is about 1.74, whatever the gap.
     assert agreed["rhat"] < 1.2 and split["rhat"] > 1.5
     np.testing.assert_allclose(split["final_elbo"], [-20, -20, -21, -21], atol=0.05)
@@ -53,9 +53,9 @@ def test_bad_histories_are_named():
     with pytest.raises(ValueError, match="key: got 'test_elbo'.*'train_elbo'"):
         elbo_convergence(history([1.0, 2.0]), key="test_elbo")
     with pytest.raises(ValueError, match="histories: got 1"):
-        compare_runs([history([1.0] * 12)])
+        elbo_rhat([history([1.0] * 12)])
     with pytest.raises(ValueError, match="window: got 10, expected at most the shortest run's 6"):
-        compare_runs([history([1.0] * 12), history([1.0] * 6)])
+        elbo_rhat([history([1.0] * 12), history([1.0] * 6)])
 
 
 def test_picture_and_verdict_say_the_same_about_convergence(tmp_path, monkeypatch):

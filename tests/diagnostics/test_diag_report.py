@@ -60,7 +60,7 @@ def test_diagnose_run_writes_a_self_contained_report(run_dir):
         verdict = diagnose_run(run_dir, device="cpu", quiet=True, num_samples=400)
     out = run_dir / "diagnostics"
     pngs = {"elbo.png", "khat.png", "kl.png", "embedding.png", "pair.png", "traversals.png",
-            "interpolations.png"}
+            "interpolations.png", "calibration.png"}
     assert {path.name for path in out.iterdir()} == pngs | {"report.html", "diagnostics.json"}
     assert verdict["num_observations"] == 359 and verdict["num_draws"] == 400
     assert verdict["khat_good"] + verdict["khat_ok"] + verdict["khat_bad"] == 359
@@ -78,13 +78,18 @@ def test_diagnose_run_writes_a_self_contained_report(run_dir):
     assert sum(record["active"]) == verdict["active_units"]
     assert len(record["summary"]) == 5 * 3  # 5 observations × 3 latent dimensions
     assert set(record["summary"]["z[0, 0]"]) >= {"mean", "sd", "hdi_3%", "hdi_97%", "psis_mean"}
+    calibration = record["calibration"]
+    assert calibration["coordinates"] == ["z[0]", "z[1]", "z[2]"]
+    assert calibration["num_simulations"] == 500 and calibration["num_draws"] == 99
+    assert [sum(counts) for counts in calibration["counts"]] == [500] * 3
+    assert verdict["calibration"] in calibration["summary"]
 
     page = Page((out / "report.html").read_text())
     assert page.headings[0] == "Did the variational fit work?"
     assert [h.split(" (")[0] for h in page.headings[1:]] == [
         "This report", "Verdict", "How to read it", "Posterior collapse", "Posterior summaries",
-        "Convergence", "Pictures"]
-    assert page.tables == 5
+        "Convergence", "Calibration of q(z | x)", "Pictures"]
+    assert page.tables == 6
     from pyro_lvm import __version__
     from pyro_lvm.runs import stored_spec
     spec = stored_spec(run_dir)
@@ -125,8 +130,8 @@ def test_tabular_data_get_a_posterior_predictive_check_and_no_images(tmp_path):
     vae = VAE(3, latent_dim=2, hidden=(8,), likelihood="gaussian").eval()
     verdict = diagnose(vae, dataset, tmp_path, num_samples=300, quiet=True)
     assert {path.name for path in tmp_path.iterdir()} == {
-        "khat.png", "kl.png", "embedding.png", "pair.png", "ppc.png", "report.html",
-        "diagnostics.json"}
+        "khat.png", "kl.png", "embedding.png", "pair.png", "ppc.png", "calibration.png",
+        "report.html", "diagnostics.json"}
     assert verdict["num_observations"] == 40 and verdict["converged"] is None
     assert "unknown (no history.json)" in Page((tmp_path / "report.html").read_text()).cells
 
