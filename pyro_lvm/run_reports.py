@@ -19,7 +19,7 @@ from .diagnostics import compare_elpd, comparison_rows, diagnose, encode, pictur
 from .diagnostics.calibration import calibrate, calibration_record
 from .diagnostics.compare import pointwise_log_px
 from .diagnostics.pages import html_page, html_table, image_html
-from .diagnostics.report import DIRECTORY, NUM_SAMPLES
+from .diagnostics.report import DIRECTORY, NUM_SAMPLES, update_calibration
 from .progress import Progress
 from .errors import bad_value
 from .infer import impute, impute_draws
@@ -124,10 +124,11 @@ def diagnose_run(run_dir, device=None, quiet=None, num_samples=NUM_SAMPLES, seed
 
 def calibrate_run(run_dir, num_simulations=500, num_draws=99, reweight=False, device=None,
                   seed=0):
-    """Simulation-based calibration of the run's guide (``diagnostics.calibration``): writes
-    ``RUN_DIR/diagnostics/calibration.json`` and ``calibration.png`` (``diagnose`` writes them
-    too, with the defaults, and puts them in report.html) and returns ``calibrate``'s result
-    with ``json`` and ``picture``, the paths written."""
+    """Simulation-based calibration of the run's guide (``diagnostics.calibrate``): writes
+    ``RUN_DIR/diagnostics/calibration.json`` and ``calibration.png`` and, where ``diagnose``
+    has written its report, puts the verdict there (diagnostics.json, report.html's verdict
+    and calibration section); returns ``calibrate``'s result with ``json`` and ``picture``,
+    the paths written."""
     lvm, dataset, _ = load_run(run_dir, device, test_only=True)
     out = Path(run_dir) / DIRECTORY
     out.mkdir(exist_ok=True)
@@ -135,8 +136,9 @@ def calibrate_run(run_dir, num_simulations=500, num_draws=99, reweight=False, de
     result = calibrate(lvm.model, lvm.guide, dataset.test, num_simulations, num_draws,
                        reweight=reweight, seed=seed)
     record = write_json(calibration_record(result), out / "calibration.json")
-    return {**result, "json": str(record),
-            "picture": str(pictures.rank_histograms(result, out / "calibration.png"))}
+    picture = pictures.rank_histograms(result, out / "calibration.png")
+    update_calibration(out, result, picture)
+    return {**result, "json": str(record), "picture": str(picture)}
 
 
 def _run_names(run_dirs):

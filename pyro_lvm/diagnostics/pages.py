@@ -34,3 +34,15 @@ def html_page(title, sections):
             f"content=\"width=device-width\"><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{body}"
             "</body></html>")
+
+
+def replace_section(page, heading, content):
+    """``page`` with the content under its ``<h2>heading</h2>`` (up to the next section)
+    replaced by ``content``; unchanged if it has no such section."""
+    start = page.find(f"<h2>{html.escape(heading)}</h2>")
+    if start < 0:
+        return page
+    start += len(f"<h2>{html.escape(heading)}</h2>")
+    end = page.find("<h2>", start)
+    end = page.find("</body>", start) if end < 0 else end
+    return page[:start] + content + page[end:]

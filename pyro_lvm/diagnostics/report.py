@@ -8,6 +8,7 @@ the gap log p(x) − ELBO, and whether the ELBO had stopped moving.
 import html
 import json
 import math
+import re
 import time
 from pathlib import Path
 
@@ -23,7 +24,7 @@ from .calibration import calibrate, calibration_record
 from .collapse import ACTIVITY_THRESHOLD, collapse_diagnostics
 from .convergence import convergence_text, elbo_convergence
 from .inference_data import OBS_DIM, guide_trace, local_latent, to_inference_data
-from .pages import html_page, html_table, image_html
+from .pages import html_page, html_table, image_html, replace_section
 from .predictive import EXTREME, predictive_checks
 from .psis import GOOD, UNRELIABLE, draws_needed, khat_bins, psis_diagnostics, reweighted_means
 
@@ -31,6 +32,9 @@ DIRECTORY = "diagnostics"
 #: 2500 ≥ 2155 draws: enough for k̂ to be trusted up to the 0.7 threshold (see ``psis``).
 NUM_SAMPLES = 2500
 SUMMARY_ROWS = 5
+CALIBRATION = "Calibration of q(z | x) (simulation-based calibration)"
+#: The verdict's row for the calibration.
+CALIBRATION_ROW = "calibration (SBC)"
 HDI_PROB = 0.94
 #: Posterior predictive checks cover the first features (``ppc.png`` draws the first 6): a
 #: table's columns rarely number more, and past that the report's table grows long.
@@ -65,7 +69,7 @@ def verdict_rows(verdict):
             ("ELBO, log p(x) (nats)", f"{verdict['elbo']:.3f}, {verdict['log_px']:.3f}"),
             ("gap log p(x) - ELBO", f"{verdict['gap']:.3f}")]
     if verdict.get("calibration") is not None:
-        rows.append(("calibration (SBC)", verdict["calibration"]))
+        rows.append((CALIBRATION_ROW, verdict["calibration"]))
     rows.append(("ELBO converged", convergence_text(verdict["converged"],
                                                     verdict["final_relative_change"])))
     return rows
@@ -242,6 +246,24 @@ def _calibration(lvm, x, out_dir, seed):
             "picture": pictures.rank_histograms(result, out_dir / "calibration.png")}
 
 
+def update_calibration(out_dir, result, picture):
+    """Put a new ``calibrate`` result (and its picture) into ``out_dir``'s diagnostics.json and
+    report.html where ``diagnose`` wrote them: the record, the verdict's row and the
+    calibration section; files not there are left alone."""
+    calibration = {"result": result, "picture": picture}
+    record_path, page_path = out_dir / "diagnostics.json", out_dir / "report.html"
+    if record_path.is_file():
+        record = json.loads(record_path.read_text())
+        record["calibration"] = calibration_record(result)
+        record["verdict"]["calibration"] = result["short"]
+        write_json(record, record_path)
+    if page_path.is_file():
+        page = replace_section(page_path.read_text(), CALIBRATION, _calibration_html(calibration))
+        page = re.sub(f"(<td>{re.escape(html.escape(CALIBRATION_ROW))}</td><td>)[^<]*(</td>)",
+                      lambda found: found[1] + html.escape(result["short"]) + found[2], page)
+        write_atomically(page_path, lambda handle: handle.write(page.encode()))
+
+
 def _write(out_dir, verdict, parts, made, about):
     """``diagnostics.json`` and ``report.html`` from the verdict, the ``parts`` that
     ``diagnose`` computed, the pictures ``made`` and what the report is ``about``."""
@@ -280,8 +302,7 @@ def _write(out_dir, verdict, parts, made, about):
          f"{HDI_PROB:.0%} HDI; psis_mean is NaN where k̂ > 0.7)",
          summary.to_html(float_format=lambda v: f"{v:.3f}")),
         ("Convergence", _convergence_html(convergence)),
-        ("Calibration of q(z | x) (simulation-based calibration)",
-         _calibration_html(calibration))]
+        (CALIBRATION, _calibration_html(calibration))]
     if checks is not None:
         sections.append(("Posterior predictive checks", _predictive_html(checks, features)))
     sections.append(("Pictures", ("" if checks is not None else _NO_PREDICTIVE)

@@ -1,6 +1,7 @@
 """Simulation-based calibration: the exact PPCA posterior passes, distorted guides are caught
 (too narrow, too wide, shifted), PSIS reweighting helps, and the bookkeeping is right."""
 
+import html
 import json
 
 import numpy as np
@@ -233,11 +234,16 @@ def test_rank_histograms_writes_a_png(tmp_path):
 def test_the_command_prints_a_verdict_per_coordinate_and_writes_json_and_png(tmp_path, capsys):
     from pyro_lvm.cli import main
     from pyro_lvm.infer import TrainConfig
+    from pyro_lvm.run_reports import diagnose_run
     from pyro_lvm.runs import RunSpec, train_run
 
     spec = RunSpec(latent_dim=2, hidden=(16,), eval_samples=10,
                    train=TrainConfig(epochs=2, batch_size=256))
     run_dir = train_run(spec, out=tmp_path / "run", quiet=True)[0]
+    with pytest.warns(UserWarning, match="2155"):
+        diagnose_run(run_dir, quiet=True, num_samples=100)
+    report = run_dir / "diagnostics" / "report.html"
+    assert "PSIS-reweighted ranks" not in report.read_text()
     main(["calibrate", str(run_dir), "--simulations", "100", "--draws", "19", "--reweight"])
     shown = capsys.readouterr().out.splitlines()
     assert shown[0].split()[:2] == ["coordinate", "verdict"]
@@ -248,6 +254,12 @@ def test_the_command_prints_a_verdict_per_coordinate_and_writes_json_and_png(tmp
     assert [sum(counts) for counts in record["counts"]] == [100, 100]
     assert record["summary"] in shown
     assert (run_dir / "diagnostics" / "calibration.png").read_bytes()[:4] == b"\x89PNG"
+    page = report.read_text()  # the report diagnose wrote now says what calibrate found
+    assert html.escape(record["summary"]) in page
+    assert f"<td>calibration (SBC)</td><td>{html.escape(record['summary'].split(' (SBC')[0])}" \
+        in page
+    diagnosed = json.loads((run_dir / "diagnostics" / "diagnostics.json").read_text())
+    assert diagnosed["calibration"]["reweighted"] and diagnosed["calibration"]["num_draws"] == 19
     with pytest.raises(SystemExit) as exit_:
         main(["calibrate", str(run_dir), "--draws", "0"])
     assert exit_.value.code == 2
