@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import torch
+from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from .checkpoint import write_atomically
@@ -21,15 +22,22 @@ def save_png(fig, path):
 
 
 def image_grid(images, image_shape, path, title=None, columns=10):
-    """Rows of ``images`` (each a flattened ``image_shape`` picture) as a grid, grey scale."""
+    """Rows of ``images`` (each a flattened ``image_shape`` picture) as a grid, grey scale: one
+    mosaic with white gaps between the tiles, drawn as a single image (one axes, not one per
+    tile, which made a 9 x 9 grid cost seconds)."""
     images = np.asarray(images, dtype=float).reshape(-1, *image_shape)
     rows = math.ceil(len(images) / columns)
+    height, width = image_shape
+    gap = max(1, round(0.25 * height))
+    mosaic = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), np.nan)
+    for k, image in enumerate(images):
+        top, left = (k // columns) * (height + gap), (k % columns) * (width + gap)
+        mosaic[top:top + height, left:left + width] = image
     fig = Figure(figsize=(columns * 0.8, rows * 0.8))
-    axes = fig.subplots(rows, columns, squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, image in zip(axes.flat, images):
-        ax.imshow(image, cmap="gray_r", vmin=0.0, vmax=1.0, interpolation="nearest")
+    ax = fig.subplots()
+    ax.axis("off")
+    ax.imshow(mosaic, cmap=colormaps["gray_r"].with_extremes(bad="white"), vmin=0.0, vmax=1.0,
+              interpolation="nearest")
     if title:
         fig.suptitle(title)
     return save_png(fig, path)

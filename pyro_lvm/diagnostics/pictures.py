@@ -192,13 +192,15 @@ def _density(values, grid):
 
 
 def posterior_predictive(idata, path, variable="x", max_features=6, num_draws=50, seed=0,
-                         names=None):
+                         names=None, levels=None):
     """The distribution of the observed values of ``variable`` (first ``max_features``
-    features, titled by ``names`` when given; missing values left out) against that of
+    features, titled by ``names`` when given) against that of
     ``num_draws`` predictive draws x̃ ~ p(x | z), z ~ q(z | x), one thin line per draw over all
     observations, and their mean.  A feature whose values are all integers (counts,
     categories, 0/1) gets the frequency of each value (bars for the data, the draws' median
-    and 5–95% range); a continuous one a kernel density estimate."""
+    and 5–95% range), labelled by ``levels[feature]`` (a categorical column's level names)
+    when given; a continuous one a kernel density estimate.  Missing cells are left out of the
+    data and of the draws alike."""
     observed = np.asarray(idata["observed_data"][variable].values, dtype=float)
     predicted = np.asarray(idata["posterior_predictive"][variable].values[0], dtype=float)
     rng = np.random.default_rng(seed)
@@ -208,9 +210,10 @@ def posterior_predictive(idata, path, variable="x", max_features=6, num_draws=50
     axes = fig.subplots(1, len(features), squeeze=False)[0]
     for feature, ax in zip(features, axes):
         seen, drawn = observed[..., feature], predicted[draws][..., feature]
-        seen = seen[~np.isnan(seen)]
+        present = ~np.isnan(seen)
+        seen, drawn = seen[present], drawn[:, present]
         if _discrete(seen) and _discrete(drawn):
-            _frequencies(ax, seen, drawn)
+            _frequencies(ax, seen, drawn, None if levels is None else levels[feature])
         else:
             _densities(ax, seen, drawn)
         ax.set_title(f"{variable}[{feature}]" if names is None else str(names[feature]))
@@ -227,10 +230,10 @@ def _discrete(values):
     return bool(np.all(values == np.round(values)))
 
 
-def _frequencies(ax, seen, drawn, max_bars=30):
+def _frequencies(ax, seen, drawn, levels=None, max_bars=30):
     """Bars: the data's share of each value (of each run of integers when there are more than
     ``max_bars`` values); points and ranges: the median and 5–95% range of that share over the
-    draws."""
+    draws; the values named by ``levels`` (code k is ``levels[k]``) when given."""
     low, high = min(seen.min(), drawn.min()), max(seen.max(), drawn.max())
     step = max(1, int(np.ceil((high - low + 1) / max_bars)))
     edges = np.arange(low, high + step + 1, step) - 0.5
@@ -246,6 +249,9 @@ def _frequencies(ax, seen, drawn, max_bars=30):
     ax.errorbar(centres, p50, yerr=[p50 - p5, p95 - p50], fmt="o", color="C0", markersize=3,
                 label="predictive draws (median, 5–95%)")
     ax.set_ylabel("frequency" if step == 1 else f"frequency per {step} values")
+    if levels and step == 1 and 0 <= low and high < len(levels):
+        ax.set_xticks(centres, [str(levels[int(code)]) for code in centres],
+                      rotation=30 if len(centres) > 3 else 0)
 
 
 def _densities(ax, seen, drawn):

@@ -114,9 +114,11 @@ def _pictures(lvm, dataset, idata, found, out_dir, seed):
                          "interpolations in latent space"))
     if "posterior_predictive" in arviz_adapter.group_names(idata):
         schema = _schema(lvm, dataset)
-        names = None if schema is None else [column.name for column in schema]
+        names, levels = (None, None) if schema is None else (
+            [column.name for column in schema], [column.levels or None for column in schema])
         made.append((pictures.posterior_predictive(idata, out_dir / "ppc.png", seed=seed,
-                                                   names=names), "posterior predictive check"))
+                                                   names=names, levels=levels),
+                     "posterior predictive check"))
     return made
 
 

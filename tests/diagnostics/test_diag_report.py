@@ -210,3 +210,31 @@ def test_counts_get_frequency_bars_and_reals_get_densities(tmp_path, monkeypatch
     pictures.posterior_predictive(idata, tmp_path / "ppc.png")
     assert seen["bars"][0] > 0 and seen["bars"][1] == 0
     assert seen["ylabels"][:2] == ["frequency", "density"]
+
+
+def test_the_predictive_picture_leaves_missing_cells_out_of_the_draws_and_names_levels(
+        tmp_path, monkeypatch):
+    import xarray as xr
+
+    from pyro_lvm.diagnostics import pictures
+    seen = {}
+    monkeypatch.setattr(pictures, "_densities", lambda ax, data, drawn: seen.update(
+        data=data, drawn=drawn))
+    original = pictures._frequencies
+    monkeypatch.setattr(pictures, "_frequencies", lambda ax, data, drawn, levels=None: (
+        seen.update(levels=levels), original(ax, data, drawn, levels),
+        seen.update(ticks=[tick.get_text() for tick in ax.get_xticklabels()])))
+    rng = np.random.default_rng(0)
+    observed = np.stack([rng.normal(size=50), rng.integers(0, 3, 50)], -1).astype(float)
+    observed[:10, 0] = np.nan  # missing: the draws there are far off and must not be drawn
+    predicted = np.stack([rng.normal(size=(1, 8, 50)), rng.integers(0, 3, (1, 8, 50))], -1)
+    predicted[..., :10, 0] = 1000.0
+    idata = {"observed_data": xr.Dataset({"x": (("obs", "f"), observed)}),
+             "posterior_predictive": xr.Dataset({"x": (("chain", "draw", "obs", "f"),
+                                                       predicted.astype(float))})}
+    pictures.posterior_predictive(idata, tmp_path / "ppc.png",
+                                  levels=[None, ("low", "mid", "high")])
+    assert seen["data"].shape == (40,) and seen["drawn"].shape == (8, 40)
+    assert seen["drawn"].max() < 100
+    assert seen["levels"] == ("low", "mid", "high")
+    assert seen["ticks"] == ["low", "mid", "high"]
