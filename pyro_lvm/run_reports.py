@@ -181,8 +181,9 @@ def compare_runs(run_dirs, out="compare", num_samples=NUM_SAMPLES, device=None, 
         progress.update(name)
     progress.close()
     table = compare_elpd(log_px, khat)
-    for entry, run_dir in zip(table, [run_dirs[names.index(e["name"])] for e in table]):
-        entry.update(run_dir=str(run_dir), method=methods[entry["name"]])
+    directories = dict(zip(names, run_dirs))
+    for entry in table:
+        entry.update(run_dir=str(directories[entry["name"]]), method=methods[entry["name"]])
     result = {"table": table, "num_rows": int(test.shape[0]), "num_samples": num_samples,
               "seconds": time.perf_counter() - start}
     write_json(result, out / "compare.json")
