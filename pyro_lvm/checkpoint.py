@@ -9,6 +9,7 @@ objects.
 import functools
 import hashlib
 import json
+import math
 import os
 import socket
 import tempfile
@@ -84,9 +85,20 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> Path:
         path, lambda handle: torch.save({"format_version": FORMAT_VERSION, **state}, handle))
 
 
+def finite_or_none(value):
+    """``value`` with every infinite or NaN float (in lists, tuples and dicts too) as ``None``:
+    JSON has no infinities or NaN."""
+    if isinstance(value, dict):
+        return {key: finite_or_none(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(item) for item in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def write_json(obj, path):
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=True) + "\n"
+    """Write ``obj`` as indented JSON to ``path`` atomically; ±∞ and NaN become ``null``
+    (``finite_or_none``), so that any JSON reader can read the file."""
+    text = json.dumps(finite_or_none(obj), indent=2, sort_keys=True, allow_nan=False) + "\n"
     return write_atomically(path, lambda handle: handle.write(text.encode()))
 
 

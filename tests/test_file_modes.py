@@ -60,3 +60,16 @@ def test_the_umask_is_read_without_setting_it(tmp_path, monkeypatch):
         monkeypatch.undo()
         os.umask(previous)
     assert _mode(path) == 0o640
+
+
+def test_json_files_hold_null_for_infinities_and_nan_and_parse_strictly(tmp_path):
+    import json
+
+    def strict(constant):
+        raise AssertionError(f"{constant} in a JSON file")
+
+    path = write_json({"khat_max": float("-inf"), "rows": [1.0, float("nan"), (float("inf"),)],
+                       "nested": {"ok": 2.5, "flag": True, "name": "x"}}, tmp_path / "c.json")
+    assert json.loads(Path(path).read_text(), parse_constant=strict) == {
+        "khat_max": None, "rows": [1.0, None, [None]],
+        "nested": {"ok": 2.5, "flag": True, "name": "x"}}

@@ -354,10 +354,9 @@ def calibrate(model: Callable, guide: Callable, x: torch.Tensor, num_simulations
 
 
 def calibration_record(result):
-    """``calibrate``'s result as JSON-ready lists (no ranks; ±∞ k̂ as ``None``)."""
+    """``calibrate``'s result as JSON-ready lists (no ranks)."""
     def listed(value):
-        return [v if v is None or math.isfinite(v) else None
-                for v in np.asarray(value, dtype=float).tolist()]
+        return np.asarray(value, dtype=float).tolist()
 
     return {"overall": result["overall"], "summary": result["summary"],
             "num_simulations": result["num_simulations"], "num_draws": result["num_draws"],

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checkpoint import write_atomically, write_json
+from ..checkpoint import finite_or_none, write_atomically, write_json
 from ..data import DataSplit
 from ..progress import Progress
 from ..runtime import set_seed
@@ -41,16 +41,8 @@ HDI_PROB = 0.94
 CHECKED_FEATURES = 20
 
 
-def _finite_or_none(value):
-    """JSON has no infinities or NaN: those become ``null``."""
-    if isinstance(value, (list, tuple)):
-        return [_finite_or_none(v) for v in value]
-    return value if value is None or isinstance(value, (bool, str)) or math.isfinite(value) \
-        else None
-
-
 def _numbers(array):
-    return _finite_or_none(np.asarray(array, dtype=float).tolist())
+    return np.asarray(array, dtype=float).tolist()
 
 
 def _share(count, total):
@@ -224,7 +216,7 @@ def diagnose(lvm: torch.nn.Module, dataset: DataSplit, out_dir: str | Path,
                "calibration": calibration["result"]["short"] if "result" in calibration
                else None}
     verdict["seconds"] = time.perf_counter() - start
-    verdict = {name: _finite_or_none(value) for name, value in verdict.items()}
+    verdict = finite_or_none(verdict)  # as diagnostics.json holds it
     from .. import __version__  # the package has loaded by the time a report is written
     about = {**(about or {}), "test rows diagnosed": log_w.shape[1],
              "importance draws per row": num_samples, "date": time.strftime("%Y-%m-%d %H:%M"),
@@ -284,9 +276,7 @@ def _write(out_dir, verdict, parts, made, about):
                   "tolerance": convergence["train"]["tolerance"],
                   "trend": _numbers(convergence["train"]["trend"]),
                   "relative_change": _numbers(convergence["train"]["relative_change"])},
-              "predictive_checks": None if checks is None else [
-                  {key: _finite_or_none(value) for key, value in check.items()}
-                  for check in checks],
+              "predictive_checks": checks,
               "calibration": calibration_record(calibration["result"])
               if "result" in calibration else {"not_applicable": calibration["why"]}}
     write_json(record, out_dir / "diagnostics.json")
