@@ -373,16 +373,12 @@ def _diagnose(args):
 
 
 def _calibrate(args):
+    from .diagnostics.calibration import calibration_rows
     from .run_reports import calibrate_run
 
     result = calibrate_run(args.run_dir, args.simulations, args.draws, args.reweight,
                            device=args.device, seed=args.seed)
-    rows = [("coordinate", "verdict", "chi2", "p-value", "outer share", "mean rank / L")]
-    rows += [(label, verdict, f"{chi2:.1f}", f"{p:.3g}", f"{outer:.2f}", f"{mean:.2f}")
-             for label, verdict, chi2, p, outer, mean in zip(
-                 result["coordinates"], result["verdict"], result["chi2"], result["p_value"],
-                 result["outer_share"], result["mean_rank"])]
-    print(_columns(rows))
+    print(_columns(calibration_rows(result)))
     print(result["summary"])
     print(f"ranks: {result['picture']}, {result['json']}")
 

@@ -63,6 +63,15 @@ MIN_EXPECTED = 5
 MIN_SIMULATIONS = 2 * MIN_EXPECTED
 
 
+class NotCalibratable(ValueError):
+    """The model or guide is not one SBC here applies to (global latents, no latent, other
+    than one observed site shaped like a row, a guide that does not sample the latents)."""
+
+
+def _not_calibratable(argument, seen, expected):
+    return NotCalibratable(*bad_value(argument, seen, expected).args)
+
+
 def default_bins(num_draws, num_simulations):
     """B for ranks in {0, …, L}: the largest divisor of L + 1 that is at most
     ``cap = min(20, N // 5, L + 1)`` (equal bins, each expecting ≥ 5 ranks) when it is at least
@@ -181,17 +190,20 @@ def _simulation_sites(trace, x):
         simulated = per_draw(site, site["value"], 1, site["fn"].event_shape)[0]
     if simulated is None or tuple(simulated.shape[1:]) != row:
         shapes = {site["name"]: tuple(site["value"].shape) for site in observed}
-        raise bad_value("model", f"observed sites {names} of shapes {shapes}",
-                        f"exactly one observed site in the \"data\" plate whose value has the "
-                        f"shape of a row of x, {row}")
+        raise _not_calibratable(
+            "model", f"observed sites {names} of shapes {shapes}",
+            f"exactly one observed site in the \"data\" plate whose value has the shape of a "
+            f"row of x, {row}")
     if not latents:
-        raise bad_value("model", f"no latent site (only the observed {names})",
-                        "a model with latents z in the \"data\" plate to calibrate q(z | x) of")
+        raise _not_calibratable(
+            "model", f"no latent site (only the observed {names})",
+            "a model with latents z in the \"data\" plate to calibrate q(z | x) of")
     outside = [site["name"] for site in latents if not is_local(site)]
     if outside:
-        raise bad_value("model", f"global latents {outside} (outside the \"data\" plate)",
-                        "a model whose latents are all local: SBC here calibrates an amortized "
-                        "q(z | x) of local latents, given the model's global parameters")
+        raise _not_calibratable(
+            "model", f"global latents {outside} (outside the \"data\" plate)",
+            "a model whose latents are all local: SBC here calibrates an amortized q(z | x) of "
+            "local latents, given the model's global parameters")
     return latents, simulated.to(x.dtype)
 
 
@@ -200,9 +212,10 @@ def _guide_sites(drawn, latents):
     missing = [site["name"] for site in latents if site["name"] not in drawn.nodes
                or drawn.nodes[site["name"]]["type"] != "sample"]
     if missing:
-        raise bad_value("guide", f"a guide that does not sample {missing}",
-                        "a guide that samples every latent site of the model (SBC ranks the "
-                        "model's prior draws among the guide's)")
+        raise _not_calibratable(
+            "guide", f"a guide that does not sample {missing}",
+            "a guide that samples every latent site of the model (SBC ranks the model's prior "
+            "draws among the guide's)")
     return [drawn.nodes[site["name"]] for site in latents]
 
 
@@ -230,8 +243,9 @@ def _batch_ranks(model, guide, x_sim, truth, latents, num_draws, reweight, nesti
             drawn = guide_trace(guide, x_sim, k, nesting=nesting)
         draws = torch.cat([_flat(site, k) for site in _guide_sites(drawn, latents)], -1)
         if draws.shape[1:] != truth.shape:
-            raise bad_value("guide", f"draws of shape {tuple(draws.shape[1:])} per draw",
-                            f"the shape of the model's latents, {tuple(truth.shape)}")
+            raise _not_calibratable(
+                "guide", f"draws of shape {tuple(draws.shape[1:])} per draw",
+                f"the shape of the model's latents, {tuple(truth.shape)}")
         below.append(draws < truth)
         equal.append(draws == truth)
     below, equal = torch.cat(below).double(), torch.cat(equal).double()
@@ -291,12 +305,14 @@ def calibrate(model: Callable, guide: Callable, x: torch.Tensor, num_simulations
             ``verdict`` (list of ``"calibrated"``, ``"over-confident"``, ``"under-confident"``,
             ``"biased"``) and ``detail`` (list: which way) per dimension; ``overall``, the worst
             verdict; ``short``, the verdicts in a few words ("over-confident in 3 of 8
-            dimensions, calibrated in 5"); ``summary``, that and how it was tested; ``coordinates``, labels ``"z[0]"``, ...; ``site``,
-            the latent site names; ``reweighted``; ``khat`` (N,) array of PSIS k̂ per simulated
-            row when reweighted, else ``None``; ``level``; ``seconds``.
+            dimensions, calibrated in 5"); ``summary``, that and how it was tested;
+            ``coordinates``, labels ``"z[0]"``, ...; ``site``, the latent site names;
+            ``reweighted``; ``khat`` (N,) array of PSIS k̂ per simulated row when reweighted,
+            else ``None``; ``level``; ``seconds``.
 
     Raises:
-        ValueError: an argument out of range, a model with global latents, with no latent or
+        ValueError: an argument out of range.
+        NotCalibratable: (a ``ValueError``) a model with global latents, with no latent or
             with other than one observed site of a row's shape, a guide that does not sample
             the model's latents.
 
@@ -351,6 +367,17 @@ def calibrate(model: Callable, guide: Callable, x: torch.Tensor, num_simulations
             "site": [site["name"] for site in latents], "reweighted": reweight,
             "khat": np.concatenate(khats) if reweight else None, "level": level,
             "seconds": time.perf_counter() - start}
+
+
+def calibration_rows(result):
+    """The verdict per coordinate as rows of text, a header first (what ``pyro-lvm calibrate``
+    prints and ``report.html`` shows)."""
+    rows = [("coordinate", "verdict", "which way", "χ²", "p-value", "outer share",
+             "mean rank / L")]
+    return rows + [(label, verdict, detail, f"{chi2:.1f}", f"{p:.3g}", f"{outer:.2f}",
+                    f"{mean:.2f}") for label, verdict, detail, chi2, p, outer, mean in zip(
+        result["coordinates"], result["verdict"], result["detail"], result["chi2"],
+        result["p_value"], result["outer_share"], result["mean_rank"])]
 
 
 def calibration_record(result):

@@ -20,7 +20,7 @@ from ..data import DataSplit
 from ..progress import Progress
 from ..runtime import set_seed
 from . import arviz_adapter, pictures
-from .calibration import calibrate, calibration_record
+from .calibration import NotCalibratable, calibrate, calibration_record, calibration_rows
 from .collapse import ACTIVITY_THRESHOLD, collapse_diagnostics
 from .convergence import convergence_text, elbo_convergence
 from .inference_data import OBS_DIM, guide_trace, local_latent, to_inference_data
@@ -105,18 +105,22 @@ def _pictures(lvm, dataset, idata, found, out_dir, seed):
                                                  out_dir / "interpolations.png"),
                          "interpolations in latent space"))
     if "posterior_predictive" in arviz_adapter.group_names(idata):
-        schema = _schema(lvm, dataset)
-        names, levels = (None, None) if schema is None else (
-            [column.name for column in schema], [column.levels or None for column in schema])
+        names, _, levels = _columns(lvm, dataset, idata["observed_data"]["x"].shape[-1])
         made.append((pictures.posterior_predictive(idata, out_dir / "ppc.png", seed=seed,
                                                    names=names, levels=levels),
                      "posterior predictive check"))
     return made
 
 
-def _schema(lvm, dataset):
-    """A table's columns (the model's, else the data's), or ``None``."""
-    return getattr(lvm, "schema", None) or dataset.schema
+def _columns(lvm, dataset, features):
+    """``(names, kinds, levels)`` of a table's columns (the model's schema, else the data's),
+    a categorical column's levels, ``None`` for the others; ``(None, None, None)`` when the
+    data are no table of ``features`` columns."""
+    schema = getattr(lvm, "schema", None) or dataset.schema
+    if schema is None or len(schema) != features:
+        return None, None, None
+    return ([column.name for column in schema], [column.kind for column in schema],
+            [column.levels or None for column in schema])
 
 
 def _predictive_checks(lvm, dataset, idata):
@@ -132,13 +136,9 @@ def _predictive_checks(lvm, dataset, idata):
     # chains pooled; plates nested inside the data plate add cells to each feature
     observed = observed.reshape(-1, features)[:, :shown]
     replicated = replicated.reshape(-1, observed.shape[0], features)[..., :shown]
-    schema = _schema(lvm, dataset)
-    if schema is None or len(schema) != features:
-        return predictive_checks(observed, replicated)
-    columns = list(schema)[:shown]
-    return predictive_checks(observed, replicated, [column.kind for column in columns],
-                             [column.name for column in columns],
-                             [column.levels or None for column in columns])
+    names, kinds, levels = (None if facts is None else facts[:shown]
+                            for facts in _columns(lvm, dataset, features))
+    return predictive_checks(observed, replicated, kinds, names, levels)
 
 
 def _summary_table(idata, psis, rows):
@@ -234,7 +234,7 @@ def _calibration(lvm, x, out_dir, seed):
     sites)."""
     try:
         result = calibrate(lvm.model, lvm.guide, x, seed=seed)
-    except ValueError as error:
+    except NotCalibratable as error:
         return {"why": str(error)}
     return {"result": result,
             "picture": pictures.rank_histograms(result, out_dir / "calibration.png")}
@@ -330,10 +330,11 @@ def _convergence_html(convergence):
     if convergence is None:
         return "<p>No history.json: the ELBO history is unknown.</p>"
     train = convergence["train"]
-    return html_table(("epochs", "final ELBO trend", "relative change", "tolerance", "first below"),
-                  [(len(train["epochs"]), f"{train['trend'][-1]:.3f}",
-                    f"{train['final_relative_change']:.2e}", f"{train['tolerance']:g}",
-                    train["stop_epoch"] if train["stop_epoch"] is not None else "never")])
+    return html_table(
+        ("epochs", "final ELBO trend", "relative change", "tolerance", "first below"),
+        [(len(train["epochs"]), f"{train['trend'][-1]:.3f}",
+          f"{train['final_relative_change']:.2e}", f"{train['tolerance']:g}",
+          train["stop_epoch"] if train["stop_epoch"] is not None else "never")])
 
 
 _NO_PREDICTIVE = ("<p>No posterior predictive check: image data get no predictive draws "
@@ -359,7 +360,7 @@ def _predictive_html(checks, features):
             f"p towards 0.5): an extreme p is a misfit to look at, a moderate one no proof of "
             f"fit. The first {shown} of {features} features.</p>"
             + html_table(("feature", "statistic", "observed", "replicated mean [5%, 95%]",
-                      "p-value"), rows))
+                          "p-value"), rows))
 
 
 def _calibration_html(calibration):
@@ -367,10 +368,7 @@ def _calibration_html(calibration):
     if "result" not in calibration:
         return f"<p>Not available for this model: {html.escape(calibration['why'])}</p>"
     result = calibration["result"]
-    rows = [(label, verdict, detail, f"{chi2:.1f}", f"{p:.3g}", f"{outer:.2f}", f"{mean:.2f}")
-            for label, verdict, detail, chi2, p, outer, mean in zip(
-                result["coordinates"], result["verdict"], result["detail"], result["chi2"],
-                result["p_value"], result["outer_share"], result["mean_rank"])]
+    header, *rows = calibration_rows(result)
     return (f"<p><b>{html.escape(result['summary'])}</b>.</p><p>Each of "
             f"{result['num_simulations']} simulations draws z̃ ~ p(z) and x̃ ~ p(x | z̃), then "
             f"{result['num_draws']} draws of q(z | x̃); the rank of each coordinate of z̃ among "
@@ -381,6 +379,5 @@ def _calibration_html(calibration):
             "Bars outside the grey 99% band of a uniform are what the χ² test sees. "
             "<code>pyro-lvm calibrate</code> runs it with more simulations or PSIS-reweighted "
             "draws.</p>"
-            + html_table(("coordinate", "verdict", "which way", "χ²", "p-value",
-                          "outer share", "mean rank / L"), rows)
+            + html_table(header, rows)
             + image_html(calibration["picture"], "SBC rank histograms per latent coordinate"))
